@@ -1,0 +1,1 @@
+//! Criterion benchmarks of corecast hot paths live in `benches/`.

@@ -1,0 +1,241 @@
+//! Command-line interface: scenarios and their options.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Load generator for Pusher protocol 7 compatible WebSocket servers.
+#[derive(Debug, Parser)]
+#[command(name = "corecast-loadtest", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Scenario {
+    /// C subscribers over K channels; publish events and measure delivery latency and loss.
+    Fanout(FanoutArgs),
+    /// Open C connections as fast as the server accepts them; measure handshakes and memory.
+    Connect(ConnectArgs),
+    /// Users join and leave presence channels; observers verify member events.
+    Presence(PresenceArgs),
+}
+
+impl Scenario {
+    pub fn common(&self) -> &CommonArgs {
+        match self {
+            Scenario::Fanout(a) => &a.common,
+            Scenario::Connect(a) => &a.common,
+            Scenario::Presence(a) => &a.common,
+        }
+    }
+}
+
+/// Options shared by every scenario.
+#[derive(Debug, Args, Clone)]
+pub struct CommonArgs {
+    /// WebSocket base URL of the server, e.g. ws://127.0.0.1:6001 (REST goes to the same host:port).
+    #[arg(long)]
+    pub url: String,
+    /// Application id (REST path /apps/{id}).
+    #[arg(long)]
+    pub app_id: String,
+    /// Application key (WebSocket path /app/{key}, REST auth_key).
+    #[arg(long)]
+    pub key: String,
+    /// Application secret (used locally to sign REST requests and channel auth).
+    #[arg(long)]
+    pub secret: String,
+    /// Length of the measured phase in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Worker threads of the load generator (default: available cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print one JSON object as the last line of output.
+    #[arg(long)]
+    pub json: bool,
+    /// Spread client connections over source addresses 127.0.0.1..127.0.0.N (loopback only).
+    #[arg(long)]
+    pub source_addrs: Option<u32>,
+    /// Allow targets outside the loopback range.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Maximum number of connection attempts in progress at once.
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// Timeout in seconds for one TCP connect + WebSocket handshake + connection_established.
+    #[arg(long, default_value_t = 10.0)]
+    pub connect_timeout: f64,
+    /// Maximum seconds to spend opening and subscribing connections before the measured phase.
+    #[arg(long, default_value_t = 60.0)]
+    pub setup_timeout: f64,
+    /// Do not print progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    /// Open loop: this many publishes per second in total.
+    PerSec(f64),
+    /// Closed loop: as fast as the server absorbs, bounded in flight.
+    Max,
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rate::PerSec(r) => write!(f, "{r}"),
+            Rate::Max => write!(f, "max"),
+        }
+    }
+}
+
+pub fn parse_rate(s: &str) -> Result<Rate, String> {
+    if s.eq_ignore_ascii_case("max") {
+        return Ok(Rate::Max);
+    }
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(Rate::PerSec(r)),
+        _ => Err(format!("invalid rate {s:?}: expected a positive number or \"max\"")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PublishMode {
+    /// POST /apps/{id}/events to public channels loadtest-{i}.
+    Rest,
+    /// client-* events over WebSocket on private channels private-loadtest-{i}.
+    Client,
+}
+
+#[derive(Debug, Args)]
+pub struct FanoutArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Number of subscriber connections.
+    #[arg(long, default_value_t = 100)]
+    pub connections: u64,
+    /// Number of channels; subscribers are spread round-robin.
+    #[arg(long, default_value_t = 1)]
+    pub channels: u32,
+    /// Publishes per second in total, or "max".
+    #[arg(long, default_value = "max", value_parser = parse_rate)]
+    pub rate: Rate,
+    /// Size of each event's data string in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub payload: usize,
+    /// How events are published.
+    #[arg(long, value_enum, default_value_t = PublishMode::Rest)]
+    pub publish: PublishMode,
+    /// REST: requests in flight at most (one keep-alive HTTP connection each).
+    #[arg(long, default_value_t = 64)]
+    pub inflight: usize,
+    /// Client mode: publisher connections (default: enough for 10 events/s each, at least one
+    /// per channel).
+    #[arg(long)]
+    pub publishers: Option<u32>,
+    /// Stop after this many publishes even if the duration has not elapsed.
+    #[arg(long)]
+    pub max_publishes: Option<u64>,
+    /// Seconds to wait for in-flight deliveries after publishing stops.
+    #[arg(long, default_value_t = 5.0)]
+    pub drain: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Number of connections to open.
+    #[arg(long, default_value_t = 1000)]
+    pub connections: u64,
+    /// Channels to subscribe to (connection i joins loadtest-{i mod channels}).
+    #[arg(long, default_value_t = 1)]
+    pub channels: u32,
+    /// Seconds to keep the connections open and idle after all are established.
+    #[arg(long, default_value_t = 0.0)]
+    pub hold: f64,
+    /// Server process id; its VmRSS is sampled to report memory per connection.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LeaveMode {
+    /// Leave with pusher:unsubscribe and reuse the connection.
+    Unsubscribe,
+    /// Leave by closing the connection; the next join uses a new connection.
+    Disconnect,
+}
+
+#[derive(Debug, Args)]
+pub struct PresenceArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Number of churning users (one connection each, user ids u0..u{U-1}).
+    #[arg(long, default_value_t = 50)]
+    pub users: u32,
+    /// Number of presence channels presence-loadtest-{i}.
+    #[arg(long, default_value_t = 5)]
+    pub channels: u32,
+    /// Observer connections per channel.
+    #[arg(long, default_value_t = 1)]
+    pub observers: u32,
+    /// Milliseconds a user stays in a channel before leaving.
+    #[arg(long, default_value_t = 200)]
+    pub dwell_ms: u64,
+    /// Milliseconds between a leave and the user's next join.
+    #[arg(long, default_value_t = 50)]
+    pub pause_ms: u64,
+    /// How users leave a channel.
+    #[arg(long, value_enum, default_value_t = LeaveMode::Unsubscribe)]
+    pub leave: LeaveMode,
+    /// Stop after this many joins in total even if the duration has not elapsed.
+    #[arg(long)]
+    pub max_joins: Option<u64>,
+    /// Seconds to wait for in-flight member events after churning stops.
+    #[arg(long, default_value_t = 5.0)]
+    pub drain: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn rate_parsing() {
+        assert_eq!(parse_rate("max"), Ok(Rate::Max));
+        assert_eq!(parse_rate("MAX"), Ok(Rate::Max));
+        assert_eq!(parse_rate("250"), Ok(Rate::PerSec(250.0)));
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("-3").is_err());
+        assert!(parse_rate("fast").is_err());
+    }
+
+    #[test]
+    fn example_command_parses() {
+        let cli = Cli::try_parse_from([
+            "corecast-loadtest", "fanout", "--url", "ws://127.0.0.1:6001", "--app-id", "app-id",
+            "--key", "app-key", "--secret", "app-secret", "--connections", "1000", "--channels",
+            "1", "--rate", "max", "--payload", "100", "--duration", "10", "--json",
+        ])
+        .expect("parses");
+        match cli.scenario {
+            Scenario::Fanout(a) => {
+                assert_eq!(a.connections, 1000);
+                assert_eq!(a.rate, Rate::Max);
+                assert!(a.common.json);
+                assert_eq!(a.publish, PublishMode::Rest);
+                assert_eq!(a.inflight, 64);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

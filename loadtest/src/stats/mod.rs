@@ -1,0 +1,7 @@
+//! Measurement accounting: latency histograms and per-stream loss/order tracking.
+
+pub mod latency;
+pub mod order;
+
+pub use latency::{Batch, LatencySink, LatencySummary};
+pub use order::SeqTracker;

@@ -1,0 +1,119 @@
+//! `GET /channels`, `GET /channels/{name}` and `GET /channels/{name}/users`: counts merged
+//! from every shard.
+
+use std::rc::Rc;
+
+use serde_json::{Map, Value};
+
+use super::events::parse_info;
+use super::ApiError;
+use crate::auth::request::QueryParams;
+use crate::config::App;
+use crate::http::{json_response, Response};
+use crate::protocol::{ChannelKind, ChannelName};
+use crate::shard::Shard;
+
+fn parse_channel<'a>(shard: &Shard, name: &'a str) -> Result<ChannelName<'a>, ApiError> {
+    ChannelName::parse(name, shard.config.settings.max_channel_name as usize)
+        .map_err(|e| ApiError::BadRequest(format!("Invalid channel {name:?}: {e}")))
+}
+
+/// The requested `info` attributes of one channel, as a JSON object.
+pub async fn channel_info(
+    shard: &Rc<Shard>,
+    app: &App,
+    name: &str,
+    info: &[String],
+) -> Result<Value, ApiError> {
+    let channel = parse_channel(shard, name)?;
+    let mut out = Map::new();
+    let count = shard.global_count(app.index, name).await;
+    for attr in info {
+        match attr.as_str() {
+            "subscription_count" => {
+                out.insert(attr.clone(), count.into());
+            }
+            "user_count" => {
+                if channel.kind != ChannelKind::Presence {
+                    return Err(ApiError::BadRequest(
+                        "user_count is only available for presence channels".into(),
+                    ));
+                }
+                out.insert(attr.clone(), count.into());
+            }
+            "cache" => {
+                if !channel.cached {
+                    return Err(ApiError::BadRequest(
+                        "cache is only available for cache channels".into(),
+                    ));
+                }
+                out.insert(attr.clone(), Value::Null);
+            }
+            _ => {}
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// `GET /apps/{id}/channels`.
+pub async fn list(shard: &Rc<Shard>, app: &App, query: &QueryParams) -> Result<Response, ApiError> {
+    let prefix = query.get("filter_by_prefix").map(str::to_string);
+    let info = parse_info(query.get("info"))?;
+    if info.iter().any(|a| a == "cache") {
+        return Err(ApiError::BadRequest(
+            "cache is not available on the channel list".into(),
+        ));
+    }
+    if info.iter().any(|a| a == "user_count")
+        && !prefix
+            .as_deref()
+            .is_some_and(|p| p.starts_with("presence-"))
+    {
+        return Err(ApiError::BadRequest(
+            "user_count requires filter_by_prefix to start with presence-".into(),
+        ));
+    }
+    let mut channels = Map::new();
+    for (name, count) in shard.global_channels(app.index, prefix).await {
+        if name.starts_with('#') {
+            continue;
+        }
+        let mut entry = Map::new();
+        for attr in &info {
+            entry.insert(attr.clone(), count.into());
+        }
+        channels.insert(name, Value::Object(entry));
+    }
+    Ok(json_response(
+        200,
+        serde_json::json!({ "channels": channels }).to_string(),
+    ))
+}
+
+/// `GET /apps/{id}/channels/{name}`.
+pub async fn show(
+    shard: &Rc<Shard>,
+    app: &App,
+    name: &str,
+    query: &QueryParams,
+) -> Result<Response, ApiError> {
+    let info = parse_info(query.get("info"))?;
+    let mut out = match channel_info(shard, app, name, &info).await? {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let occupied = shard.global_count(app.index, name).await > 0;
+    out.insert("occupied".into(), occupied.into());
+    Ok(json_response(200, Value::Object(out).to_string()))
+}
+
+/// `GET /apps/{id}/channels/{name}/users`.
+pub async fn users(shard: &Rc<Shard>, _app: &App, name: &str) -> Result<Response, ApiError> {
+    let channel = parse_channel(shard, name)?;
+    if channel.kind != ChannelKind::Presence {
+        return Err(ApiError::BadRequest(
+            "users is only available for presence channels".into(),
+        ));
+    }
+    Ok(json_response(200, r#"{"users":[]}"#))
+}

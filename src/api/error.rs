@@ -1,0 +1,52 @@
+//! REST errors: each variant is one HTTP status, rendered as `{"error": "…"}`.
+
+use thiserror::Error;
+
+use crate::http::{json_response, Response};
+
+/// A refused REST request.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ApiError {
+    /// 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405.
+    #[error("Method {0} not allowed on this route")]
+    MethodNotAllowed(String),
+    /// 413.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 501.
+    #[error("{0}")]
+    NotImplemented(String),
+}
+
+impl ApiError {
+    /// HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadRequest(_) => 400,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::Forbidden(_) => 403,
+            ApiError::NotFound(_) => 404,
+            ApiError::MethodNotAllowed(_) => 405,
+            ApiError::TooLarge(_) => 413,
+            ApiError::NotImplemented(_) => 501,
+        }
+    }
+
+    /// The JSON response.
+    pub fn response(&self) -> Response {
+        let body = serde_json::json!({ "error": self.to_string() }).to_string();
+        json_response(self.status(), body)
+    }
+}

@@ -1,0 +1,338 @@
+//! Settings: `CORECAST_*` environment variables (mirrored by `--flags`), the apps table, and
+//! the start-up checks of the process limits the settings need.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Command line and environment. Every flag has a `CORECAST_*` variable of the same meaning.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "corecast",
+    version,
+    about = "Thread-per-core Pusher-compatible WebSocket server"
+)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "CORECAST_HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+    /// Port for WebSocket and REST traffic.
+    #[arg(long, env = "CORECAST_PORT", default_value_t = 6001)]
+    pub port: u16,
+    /// Number of shards (pinned executors); default: all usable cores.
+    #[arg(long, env = "CORECAST_SHARDS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub shards: Option<u16>,
+    /// Id of the default app (used when no apps file is given).
+    #[arg(long, env = "CORECAST_APP_ID", default_value = "app-id")]
+    pub app_id: String,
+    /// Key of the default app.
+    #[arg(long, env = "CORECAST_APP_KEY", default_value = "app-key")]
+    pub app_key: String,
+    /// Secret of the default app.
+    #[arg(long, env = "CORECAST_APP_SECRET", default_value = "app-secret")]
+    pub app_secret: String,
+    /// Whether the default app accepts client events (`client-*`).
+    #[arg(long, env = "CORECAST_ENABLE_CLIENT_MESSAGES", default_value_t = false, action = clap::ArgAction::Set)]
+    pub enable_client_messages: bool,
+    /// JSON file with several apps (replaces the default app).
+    #[arg(long, env = "CORECAST_APPS_FILE")]
+    pub apps_file: Option<PathBuf>,
+    /// Seconds of client silence before the server probes with `pusher:ping`.
+    #[arg(long, env = "CORECAST_ACTIVITY_TIMEOUT", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub activity_timeout: u32,
+    /// Seconds to wait for any traffic after a server ping before closing with 4201.
+    #[arg(long, env = "CORECAST_PONG_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub pong_timeout: u32,
+    /// Largest event `data` in KiB (REST and client events), for apps that do not set their own.
+    #[arg(long, env = "CORECAST_MAX_PAYLOAD_KB", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10240))]
+    pub max_payload_kb: u32,
+    /// Largest inbound WebSocket message on Pusher connections, in KiB (larger: close 1009).
+    #[arg(long, env = "CORECAST_MAX_MESSAGE_KB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_message_kb: u32,
+    /// Longest channel name accepted.
+    #[arg(long, env = "CORECAST_MAX_CHANNEL_NAME", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_channel_name: u32,
+    /// Outbound bytes a connection may have queued before it is closed as a slow consumer (4100), in KiB.
+    #[arg(long, env = "CORECAST_MAX_OUTBOX_KB", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(16..=1048576))]
+    pub max_outbox_kb: u32,
+    /// Server-wide connection cap (0 = limited only by open files).
+    #[arg(long, env = "CORECAST_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: u64,
+    /// Bytes of io_uring memory per shard registered with the kernel (counts against RLIMIT_MEMLOCK).
+    #[arg(long, env = "CORECAST_IO_MEMORY_KB", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(64..=1048576))]
+    pub io_memory_kb: u32,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `corecast=debug`.
+    #[arg(long, env = "CORECAST_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// One app as written in the apps file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpec {
+    /// App id (REST path `/apps/{id}`).
+    pub id: String,
+    /// Public key (WebSocket path `/app/{key}`).
+    pub key: String,
+    /// Secret for signatures.
+    pub secret: String,
+    /// Whether connections and requests are accepted.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Connection quota across all shards (none: unlimited).
+    #[serde(default)]
+    pub max_connections: Option<u64>,
+    /// Largest event `data`, in KiB (none: the server default).
+    #[serde(default)]
+    pub max_payload_kb: Option<u32>,
+    /// Whether `client-*` events are relayed.
+    #[serde(default)]
+    pub enable_client_messages: bool,
+    /// Client events allowed per connection per second.
+    #[serde(default = "ten")]
+    pub max_client_events_per_second: u32,
+    /// Distinct users allowed in one presence channel.
+    #[serde(default = "hundred")]
+    pub max_presence_members: u32,
+    /// Seconds a cache channel keeps its last event.
+    #[serde(default = "cache_ttl")]
+    pub cache_ttl_secs: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn ten() -> u32 {
+    10
+}
+fn hundred() -> u32 {
+    100
+}
+fn cache_ttl() -> u64 {
+    1800
+}
+
+/// The apps file: either a JSON array of apps or `{"apps": [...]}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum AppsFile {
+    List(Vec<AppSpec>),
+    Wrapped { apps: Vec<AppSpec> },
+}
+
+/// An app as the server uses it.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Index in the apps table (stable for the process lifetime).
+    pub index: u32,
+    /// App id.
+    pub id: String,
+    /// Public key.
+    pub key: String,
+    /// Secret.
+    pub secret: String,
+    /// Whether the app is enabled.
+    pub enabled: bool,
+    /// Connection quota across shards.
+    pub max_connections: Option<u64>,
+    /// Largest event `data` in bytes.
+    pub max_payload_bytes: usize,
+    /// Whether client events are relayed.
+    pub enable_client_messages: bool,
+    /// Client events per connection per second.
+    pub max_client_events_per_second: u32,
+    /// Distinct users per presence channel.
+    pub max_presence_members: u32,
+    /// Cache channel time to live.
+    pub cache_ttl: Duration,
+}
+
+/// Everything that is wrong with the configuration, in words for the operator.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The apps file could not be read.
+    #[error("CORECAST_APPS_FILE: cannot read {path}: {source}")]
+    AppsFileRead {
+        /// File path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The apps file is not valid.
+    #[error("CORECAST_APPS_FILE: {path} is not a valid apps file (expected a JSON array of {{\"id\",\"key\",\"secret\",…}} objects or {{\"apps\":[…]}}): {source}")]
+    AppsFileParse {
+        /// File path.
+        path: PathBuf,
+        /// Cause.
+        source: serde_json::Error,
+    },
+    /// A semantic problem with the apps.
+    #[error("apps: {0}")]
+    Apps(String),
+    /// A process limit is too low for the settings.
+    #[error("{0}")]
+    Limit(String),
+}
+
+/// Validated configuration shared (read-only) by every shard.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Raw settings.
+    pub settings: Settings,
+    /// Apps, indexed by [`App::index`].
+    pub apps: Vec<App>,
+}
+
+impl Config {
+    /// Validates settings and loads the apps.
+    pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        let specs = match &settings.apps_file {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::AppsFileRead {
+                        path: path.clone(),
+                        source,
+                    })?;
+                match serde_json::from_str::<AppsFile>(&text).map_err(|source| {
+                    ConfigError::AppsFileParse {
+                        path: path.clone(),
+                        source,
+                    }
+                })? {
+                    AppsFile::List(apps) | AppsFile::Wrapped { apps } => apps,
+                }
+            }
+            None => vec![AppSpec {
+                id: settings.app_id.clone(),
+                key: settings.app_key.clone(),
+                secret: settings.app_secret.clone(),
+                enabled: true,
+                max_connections: None,
+                max_payload_kb: None,
+                enable_client_messages: settings.enable_client_messages,
+                max_client_events_per_second: ten(),
+                max_presence_members: hundred(),
+                cache_ttl_secs: cache_ttl(),
+            }],
+        };
+        let apps = build_apps(specs, settings.max_payload_kb)?;
+        Ok(Config { settings, apps })
+    }
+
+    /// The app with this public key.
+    pub fn app_by_key(&self, key: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.key == key)
+    }
+
+    /// The app with this id.
+    pub fn app_by_id(&self, id: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.id == id)
+    }
+
+    /// Largest inbound Pusher WebSocket message in bytes.
+    pub fn max_message_bytes(&self) -> usize {
+        self.settings.max_message_kb as usize * 1024
+    }
+}
+
+fn build_apps(specs: Vec<AppSpec>, default_payload_kb: u32) -> Result<Vec<App>, ConfigError> {
+    if specs.is_empty() {
+        return Err(ConfigError::Apps("at least one app is required".into()));
+    }
+    let mut apps: Vec<App> = Vec::with_capacity(specs.len());
+    for (i, s) in specs.into_iter().enumerate() {
+        for (field, value) in [("id", &s.id), ("key", &s.key), ("secret", &s.secret)] {
+            if value.is_empty() || value.contains(['/', '?', '#', ' ']) {
+                return Err(ConfigError::Apps(format!(
+                    "app #{i}: {field} {value:?} must be non-empty without '/', '?', '#' or spaces"
+                )));
+            }
+        }
+        if apps.iter().any(|a| a.id == s.id || a.key == s.key) {
+            return Err(ConfigError::Apps(format!(
+                "app #{i}: id {:?} or key {:?} is used by another app",
+                s.id, s.key
+            )));
+        }
+        let payload_kb = s.max_payload_kb.unwrap_or(default_payload_kb);
+        if payload_kb == 0 || s.max_client_events_per_second == 0 {
+            return Err(ConfigError::Apps(format!(
+                "app {}: max_payload_kb and max_client_events_per_second must be > 0",
+                s.id
+            )));
+        }
+        apps.push(App {
+            index: i as u32,
+            id: s.id,
+            key: s.key,
+            secret: s.secret,
+            enabled: s.enabled,
+            max_connections: s.max_connections,
+            max_payload_bytes: payload_kb as usize * 1024,
+            enable_client_messages: s.enable_client_messages,
+            max_client_events_per_second: s.max_client_events_per_second,
+            max_presence_members: s.max_presence_members,
+            cache_ttl: Duration::from_secs(s.cache_ttl_secs),
+        });
+    }
+    Ok(apps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Settings {
+        let mut argv = vec!["corecast"];
+        argv.extend_from_slice(args);
+        Settings::try_parse_from(argv).unwrap()
+    }
+
+    #[test]
+    fn defaults_give_the_default_app() {
+        let c = Config::from_settings(settings(&[])).unwrap();
+        assert_eq!(c.settings.port, 6001);
+        assert_eq!(c.apps.len(), 1);
+        assert_eq!(c.apps[0].key, "app-key");
+        assert_eq!(c.apps[0].max_payload_bytes, 10 * 1024);
+        assert!(c.app_by_id("app-id").is_some());
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_flag_name() {
+        let err = Settings::try_parse_from(["corecast", "--port", "http"]).unwrap_err();
+        assert!(err.to_string().contains("--port"), "{err}");
+        let err = Settings::try_parse_from(["corecast", "--activity-timeout", "0"]).unwrap_err();
+        assert!(err.to_string().contains("activity-timeout"), "{err}");
+    }
+
+    #[test]
+    fn apps_file_accepts_both_shapes_and_rejects_duplicates() {
+        let list: AppsFile =
+            serde_json::from_str(r#"[{"id":"1","key":"k","secret":"s"}]"#).unwrap();
+        let AppsFile::List(specs) = list else {
+            panic!("expected list")
+        };
+        assert!(specs[0].enabled);
+        let wrapped: AppsFile = serde_json::from_str(
+            r#"{"apps":[{"id":"1","key":"k","secret":"s"},{"id":"1","key":"k2","secret":"s"}]}"#,
+        )
+        .unwrap();
+        let AppsFile::Wrapped { apps } = wrapped else {
+            panic!("expected wrapped")
+        };
+        assert!(matches!(build_apps(apps, 10), Err(ConfigError::Apps(_))));
+    }
+
+    #[test]
+    fn unknown_fields_in_apps_are_refused() {
+        assert!(serde_json::from_str::<AppsFile>(
+            r#"[{"id":"1","key":"k","secret":"s","bogus":1}]"#
+        )
+        .is_err());
+    }
+}

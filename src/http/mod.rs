@@ -1,0 +1,8 @@
+//! HTTP/1.1 request heads and responses, IO-free. Parsing is `httparse`'s; this module only
+//! turns its result into an owned [`RequestHead`] and renders small responses.
+
+mod request;
+mod response;
+
+pub use request::{parse_head, HeadError, RequestHead};
+pub use response::{json_response, Response};

@@ -1,0 +1,25 @@
+//! corecast: a thread-per-core, io_uring Pusher Channels (protocol 7) server.
+//!
+//! Table of contents:
+//! - [`config`]: `CORECAST_*` settings, apps, limits, start-up checks.
+//! - [`protocol`]: pure Pusher protocol logic: events, channel names, close codes, socket ids.
+//! - [`auth`]: HMAC signatures (channel auth, user sign-in, signed REST requests).
+//! - [`ws`]: RFC 6455 handshake and frame codec (IO-free).
+//! - [`http`]: HTTP/1.1 request heads and responses (IO-free, on `httparse`).
+//! - [`shard`]: per-core state: connections, local subscriber tables, owned channel state.
+//! - [`bus`]: batched cross-shard messages over lock-free queues.
+//! - [`api`]: the REST API under `/apps/{app_id}/…`.
+//! - [`transport`]: sockets: listeners, WebSocket and HTTP connection loops.
+//! - [`server`]: starts the pinned shards.
+
+pub mod api;
+pub mod auth;
+pub mod bus;
+pub mod config;
+pub mod http;
+pub mod limits;
+pub mod protocol;
+pub mod server;
+pub mod shard;
+pub mod transport;
+pub mod ws;

@@ -1,0 +1,84 @@
+//! The `corecast` binary: parse settings, say what will run, start the shards.
+
+use clap::Parser;
+use corecast::config::{Config, Settings};
+use corecast::server;
+use mimalloc::MiMalloc;
+
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+fn main() {
+    let settings = Settings::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|e| {
+        eprintln!(
+            "corecast: CORECAST_LOG={:?} is not a valid log filter: {e}",
+            settings.log
+        );
+        std::process::exit(2);
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match Config::from_settings(settings) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("corecast: {e}");
+            std::process::exit(2);
+        }
+    };
+    let summary_apps: Vec<String> = config
+        .apps
+        .iter()
+        .map(|a| {
+            format!(
+                "{} (key {}, {}, client events {})",
+                a.id,
+                a.key,
+                if a.enabled { "enabled" } else { "disabled" },
+                if a.enable_client_messages {
+                    "on"
+                } else {
+                    "off"
+                }
+            )
+        })
+        .collect();
+    let s = config.settings.clone();
+    let server = match server::start(config) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("corecast: cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
+    let pins: Vec<String> = server
+        .cores
+        .iter()
+        .enumerate()
+        .map(|(shard, core)| format!("{shard}→core {core}"))
+        .collect();
+    println!("corecast {}", env!("CARGO_PKG_VERSION"));
+    println!("  shards:   {} ({})", server.cores.len(), pins.join(", "));
+    println!("  apps:     {}", summary_apps.join("; "));
+    println!("  adapter:  local (single node)");
+    println!(
+        "  limits:   open files {}, memlock {} KiB, io memory {} KiB/shard, max connections {}, \
+         activity timeout {} s, pong timeout {} s, event data {} KiB, message {} KiB, outbox {} KiB",
+        server.limits.nofile,
+        if server.limits.memlock == u64::MAX { "unlimited".to_string() } else { (server.limits.memlock / 1024).to_string() },
+        s.io_memory_kb,
+        if s.max_connections == 0 { "unlimited".to_string() } else { s.max_connections.to_string() },
+        s.activity_timeout,
+        s.pong_timeout,
+        s.max_payload_kb,
+        s.max_message_kb,
+        s.max_outbox_kb,
+    );
+    println!(
+        "  listening on {} (WebSocket ws://{}/app/{{key}}, REST http://{}/apps/{{app_id}}/…)",
+        server.addr, server.addr, server.addr
+    );
+    server.join();
+}

@@ -1,0 +1,12 @@
+//! The Pusher Channels protocol (version 7), pure: no IO. Channel names and kinds, inbound
+//! client messages, outbound server events, close and error codes, socket ids.
+
+pub mod channel;
+pub mod codes;
+pub mod inbound;
+pub mod outbound;
+pub mod socket_id;
+
+pub use channel::{ChannelError, ChannelKind, ChannelName};
+pub use codes::CloseCode;
+pub use socket_id::SocketId;

@@ -1,0 +1,178 @@
+//! Start-up: checks limits, reserves the port, starts one pinned glommio executor per shard with
+//! its own SO_REUSEPORT listener, connects the bus, and prints what it is doing.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use glommio::net::TcpListener;
+use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+use thiserror::Error;
+use tracing::warn;
+
+use crate::bus;
+use crate::config::{Config, ConfigError};
+use crate::limits;
+use crate::protocol::codes::CloseCode;
+use crate::protocol::outbound;
+use crate::shard::keepalive::{self, KeepAlive};
+use crate::shard::{Globals, Shard};
+use crate::transport;
+use crate::ws::frame;
+
+/// Why the server could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// Configuration or limits.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Binding or starting an executor failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// A started server.
+pub struct Server {
+    /// The address shards listen on (with the real port when 0 was asked).
+    pub addr: SocketAddr,
+    /// Shard → core it is pinned to.
+    pub cores: Vec<usize>,
+    /// Limits in force.
+    pub limits: limits::Limits,
+    handles: Vec<ExecutorJoinHandle<()>>,
+}
+
+impl Server {
+    /// Blocks until every shard has stopped.
+    pub fn join(self) {
+        for h in self.handles {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Starts every shard; returns once all of them listen.
+pub fn start(config: Config) -> Result<Server, StartError> {
+    let cores: Vec<usize> = core_affinity::get_core_ids()
+        .map(|ids| ids.into_iter().map(|c| c.id).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| vec![0]);
+    let shards = config.settings.shards.map_or(cores.len(), usize::from);
+    if shards > cores.len() {
+        warn!(
+            shards,
+            cores = cores.len(),
+            "more shards than usable cores: some cores run several shards"
+        );
+    }
+    let io_memory = config.settings.io_memory_kb as usize * 1024;
+    let limits = limits::check(
+        shards as u64,
+        config.settings.max_connections,
+        io_memory as u64,
+    )?;
+    let (reservation, addr) =
+        reserve_port(SocketAddr::new(config.settings.host, config.settings.port))?;
+    let config = Arc::new(config);
+    let globals = Arc::new(Globals::new(config.apps.len()));
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let mut handles = Vec::with_capacity(shards);
+    let mut pinned = Vec::with_capacity(shards);
+    for (id, ends) in bus::build(shards).into_iter().enumerate() {
+        let core = cores[id % cores.len()];
+        pinned.push(core);
+        let (config, globals, ready) =
+            (Arc::clone(&config), Arc::clone(&globals), ready_tx.clone());
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
+            .name(&format!("corecast-shard-{id}"))
+            .io_memory(io_memory)
+            .spawn(move || async move {
+                let (bus, inbox) = ends.connect().await;
+                let shard = Rc::new(Shard::new(config, globals, Rc::new(bus)));
+                let listener = match TcpListener::bind(addr) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ =
+                            ready.send(Err(format!("shard {id}: cannot listen on {addr}: {e}")));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(()));
+                let s = Rc::clone(&shard);
+                glommio::spawn_local(inbox.run(move |m| s.handle_bus(m))).detach();
+                glommio::spawn_local(sweep(Rc::clone(&shard))).detach();
+                transport::serve(shard, listener).await;
+            })
+            .map_err(|e| {
+                StartError::Io(format!(
+                    "shard {id}: cannot start executor on core {core}: {e}"
+                ))
+            })?;
+        handles.push(handle);
+    }
+    for _ in 0..shards {
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(StartError::Io(e)),
+            Err(_) => return Err(StartError::Io("a shard did not start within 10 s".into())),
+        }
+    }
+    drop(reservation);
+    Ok(Server {
+        addr,
+        cores: pinned,
+        limits,
+        handles,
+    })
+}
+
+/// Binds (without listening) a SO_REUSEPORT socket so that port 0 becomes one concrete port
+/// that every shard then shares; dropped once the shards listen.
+fn reserve_port(addr: SocketAddr) -> Result<(socket2::Socket, SocketAddr), StartError> {
+    let io = |e: std::io::Error| StartError::Io(format!("cannot bind {addr}: {e}"));
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )
+    .map_err(io)?;
+    socket.set_reuse_port(true).map_err(io)?;
+    socket.set_reuse_address(true).map_err(io)?;
+    socket.bind(&addr.into()).map_err(io)?;
+    let bound = socket
+        .local_addr()
+        .map_err(io)?
+        .as_socket()
+        .ok_or_else(|| StartError::Io(format!("cannot bind {addr}: not an IP address")))?;
+    Ok((socket, bound))
+}
+
+/// Keep-alive sweep: once a second, probes silent connections and closes unanswered ones.
+async fn sweep(shard: Rc<Shard>) {
+    let activity = Duration::from_secs(shard.config.settings.activity_timeout.into());
+    let pong = Duration::from_secs(shard.config.settings.pong_timeout.into());
+    let ping = frame::text_frame(outbound::ping().as_bytes());
+    loop {
+        glommio::timer::sleep(Duration::from_secs(1)).await;
+        let now = Instant::now();
+        let mut probe = Vec::new();
+        let mut expire = Vec::new();
+        for (key, conn) in shard.conns.borrow_mut().iter_mut() {
+            match keepalive::check(now, conn.last_rx, conn.ping_sent, activity, pong) {
+                KeepAlive::Idle => {}
+                KeepAlive::Probe => {
+                    conn.ping_sent = Some(now);
+                    probe.push(key);
+                }
+                KeepAlive::Expire => expire.push(key),
+            }
+        }
+        for key in probe {
+            shard.send(key, ping.clone());
+        }
+        for key in expire {
+            shard.close(key, CloseCode::PongTimeout, CloseCode::PongTimeout.reason());
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! A shard: the state one core owns outright. Its connections, its local subscriber tables
+//! (`channel → local connections`), and the fan-out of shared frames to them. Other shards are
+//! reached only through the [`crate::bus`].
+
+mod channels;
+pub mod conn;
+pub mod keepalive;
+mod query;
+pub mod session;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use slab::Slab;
+
+use crate::bus::{Broadcast, Bus, BusMessage};
+use crate::config::{App, Config};
+use crate::protocol::codes::CloseCode;
+use crate::protocol::{outbound, SocketId};
+use crate::ws::frame;
+
+pub use channels::Channels;
+pub use conn::{Conn, ConnPhase, Queued};
+pub use query::Queries;
+
+/// Key of a connection in its shard's table.
+pub type ConnKey = usize;
+
+/// Counters shared by all shards, touched only on connect and disconnect (never per message).
+#[derive(Debug)]
+pub struct Globals {
+    /// Open connections per app index.
+    pub app_connections: Vec<AtomicU64>,
+    /// Open connections in total.
+    pub connections: AtomicU64,
+}
+
+impl Globals {
+    /// Zeroed counters for `apps` apps.
+    pub fn new(apps: usize) -> Self {
+        Globals {
+            app_connections: (0..apps).map(|_| AtomicU64::new(0)).collect(),
+            connections: AtomicU64::new(0),
+        }
+    }
+}
+
+/// One core's state.
+pub struct Shard {
+    /// Configuration (read-only).
+    pub config: Arc<Config>,
+    /// Cross-shard counters.
+    pub globals: Arc<Globals>,
+    /// The bus to other shards.
+    pub bus: Rc<Bus>,
+    /// Connections on this shard.
+    pub conns: RefCell<Slab<Conn>>,
+    /// Local subscriber tables.
+    pub channels: RefCell<Channels>,
+    /// Socket id serial → connection key, for exclusion and lookups.
+    sockets: RefCell<std::collections::HashMap<u64, ConnKey>>,
+    /// Next connection counter.
+    counter: Cell<u64>,
+    /// Outstanding scatter-gather queries.
+    pub queries: Queries,
+    /// Read buffer shared by every connection of the shard (borrowed only while parsing).
+    pub scratch: RefCell<Vec<u8>>,
+}
+
+/// Size of the shared read buffer.
+const SCRATCH_BYTES: usize = 64 * 1024;
+
+impl Shard {
+    /// A shard with no connections.
+    pub fn new(config: Arc<Config>, globals: Arc<Globals>, bus: Rc<Bus>) -> Self {
+        let apps = config.apps.len();
+        Shard {
+            config,
+            globals,
+            bus,
+            conns: RefCell::new(Slab::new()),
+            channels: RefCell::new(Channels::new(apps)),
+            sockets: RefCell::new(std::collections::HashMap::new()),
+            counter: Cell::new(1),
+            queries: Queries::default(),
+            scratch: RefCell::new(vec![0; SCRATCH_BYTES]),
+        }
+    }
+
+    /// This shard's number.
+    pub fn id(&self) -> usize {
+        self.bus.me()
+    }
+
+    /// The app with this index.
+    pub fn app(&self, index: u32) -> &App {
+        &self.config.apps[index as usize]
+    }
+
+    /// Outbox byte limit per connection.
+    pub fn outbox_limit(&self) -> usize {
+        self.config.settings.max_outbox_kb as usize * 1024
+    }
+
+    /// Registers a new connection of `app`; counts it against the app's and the server's quota.
+    pub fn register(&self, app: u32) -> (ConnKey, SocketId) {
+        let n = self.counter.get();
+        self.counter.set(n + 1);
+        let socket_id = SocketId::new(fastrand::u32(1..), n, self.id(), self.bus.shards());
+        let key = self
+            .conns
+            .borrow_mut()
+            .insert(Conn::new(socket_id, app, Instant::now()));
+        self.sockets.borrow_mut().insert(socket_id.serial, key);
+        self.globals.app_connections[app as usize].fetch_add(1, Ordering::Relaxed);
+        self.globals.connections.fetch_add(1, Ordering::Relaxed);
+        (key, socket_id)
+    }
+
+    /// Removes a connection: leaves all its channels and releases its quota.
+    pub fn unregister(&self, key: ConnKey) {
+        let Some(conn) = self.conns.borrow_mut().try_remove(key) else {
+            return;
+        };
+        self.sockets.borrow_mut().remove(&conn.socket_id.serial);
+        let mut channels = self.channels.borrow_mut();
+        for name in &conn.channels {
+            channels.remove(conn.app, name, key);
+        }
+        self.globals.app_connections[conn.app as usize].fetch_sub(1, Ordering::Relaxed);
+        self.globals.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Local connection key of a socket id, if it lives here.
+    pub fn conn_of(&self, socket_id: SocketId) -> Option<ConnKey> {
+        let key = *self.sockets.borrow().get(&socket_id.serial)?;
+        let conns = self.conns.borrow();
+        (conns.get(key)?.socket_id == socket_id).then_some(key)
+    }
+
+    /// Queues a frame on one connection; a slow consumer is closed with 4100.
+    pub fn send(&self, key: ConnKey, frame: Bytes) {
+        let limit = self.outbox_limit();
+        let mut conns = self.conns.borrow_mut();
+        let Some(conn) = conns.get_mut(key) else {
+            return;
+        };
+        if conn.push(frame, limit) == Queued::Overflow {
+            close_conn(
+                conn,
+                CloseCode::OverCapacity,
+                "Slow consumer: outbound buffer full",
+            );
+        }
+    }
+
+    /// Queues a JSON text message on one connection.
+    pub fn send_text(&self, key: ConnKey, json: &str) {
+        self.send(key, frame::text_frame(json.as_bytes()));
+    }
+
+    /// Closes a connection with a Pusher code: `pusher:error`, then the close frame.
+    pub fn close(&self, key: ConnKey, code: CloseCode, message: &str) {
+        if let Some(conn) = self.conns.borrow_mut().get_mut(key) {
+            close_conn(conn, code, message);
+        }
+    }
+
+    /// Closes a connection with a bare WebSocket close code (protocol errors).
+    pub fn close_ws(&self, key: ConnKey, code: u16, reason: &str) {
+        if let Some(conn) = self.conns.borrow_mut().get_mut(key) {
+            if conn.phase == ConnPhase::Open {
+                conn.discard_unsent();
+                conn.force_push(frame::close_frame(code, reason));
+                conn.phase = ConnPhase::Closing;
+            }
+        }
+    }
+
+    /// Publishes a framed event to every subscriber of `channel` on every shard.
+    pub fn publish(&self, app: u32, channel: &str, frame: Bytes, except: Option<SocketId>) {
+        self.deliver_local(app, channel, &frame, except);
+        let shards = self.bus.shards();
+        if shards > 1 {
+            let channel: Arc<str> = Arc::from(channel);
+            for to in (0..shards).filter(|&s| s != self.id()) {
+                self.bus.send(
+                    to,
+                    BusMessage::Broadcast(Broadcast {
+                        app,
+                        channel: Arc::clone(&channel),
+                        frame: frame.clone(),
+                        except,
+                    }),
+                );
+            }
+        }
+    }
+
+    /// Delivers a frame to this shard's subscribers of `channel`.
+    pub fn deliver_local(&self, app: u32, channel: &str, frame: &Bytes, except: Option<SocketId>) {
+        let skip = except.and_then(|s| self.conn_of(s));
+        let channels = self.channels.borrow();
+        let Some(subs) = channels.subscribers(app, channel) else {
+            return;
+        };
+        let limit = self.outbox_limit();
+        let mut conns = self.conns.borrow_mut();
+        for &key in subs {
+            if Some(key) == skip {
+                continue;
+            }
+            if let Some(conn) = conns.get_mut(key) {
+                if conn.push(frame.clone(), limit) == Queued::Overflow {
+                    close_conn(
+                        conn,
+                        CloseCode::OverCapacity,
+                        "Slow consumer: outbound buffer full",
+                    );
+                }
+            }
+        }
+    }
+
+    /// Handles one message from another shard.
+    pub fn handle_bus(self: &Rc<Self>, msg: BusMessage) {
+        match msg {
+            BusMessage::Broadcast(b) => self.deliver_local(b.app, &b.channel, &b.frame, b.except),
+            BusMessage::Query { from, id, query } => {
+                let reply = self.answer(&query);
+                self.bus.send(from, BusMessage::Reply { id, reply });
+            }
+            BusMessage::Reply { id, reply } => self.queries.complete(id, reply),
+        }
+    }
+}
+
+/// Queues `pusher:error` (for 4xxx codes) and a close frame, dropping unsent output.
+fn close_conn(conn: &mut Conn, code: CloseCode, message: &str) {
+    if conn.phase != ConnPhase::Open {
+        return;
+    }
+    conn.discard_unsent();
+    if code.sends_pusher_error() {
+        conn.force_push(frame::text_frame(
+            outbound::close_error(code, message).as_bytes(),
+        ));
+    }
+    conn.force_push(frame::close_frame(code.code(), message));
+    conn.phase = ConnPhase::Closing;
+}

@@ -1,0 +1,212 @@
+//! What a Pusher connection's messages do: ping, subscribe, unsubscribe, client events. Each
+//! handler reads the message, updates the shard and queues replies; nothing here touches a socket.
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use super::{ConnKey, Shard};
+use crate::auth;
+use crate::protocol::codes::{CLIENT_EVENT_RATE_LIMIT, CLIENT_EVENT_REJECTED};
+use crate::protocol::inbound::{self, ClientMessage, SubscribeRequest};
+use crate::protocol::{outbound, ChannelKind, ChannelName};
+use crate::ws::frame;
+
+/// Longest event name accepted.
+const MAX_EVENT_NAME: usize = 200;
+
+/// Handles one text message from a Pusher connection.
+pub fn on_text(shard: &Rc<Shard>, key: ConnKey, text: &[u8]) {
+    match inbound::parse(text) {
+        Err(e) => shard.send_text(key, &outbound::error(None, &e.to_string(), None)),
+        Ok(ClientMessage::Ping) => shard.send(key, pong_frame()),
+        Ok(ClientMessage::Pong) | Ok(ClientMessage::Ignored) => {}
+        Ok(ClientMessage::Subscribe(req)) => subscribe(shard, key, req),
+        Ok(ClientMessage::Unsubscribe { channel }) => unsubscribe(shard, key, &channel),
+        Ok(ClientMessage::Signin { .. }) => shard.send_text(
+            key,
+            &outbound::error(None, "pusher:signin is not supported yet", None),
+        ),
+        Ok(ClientMessage::ClientEvent {
+            event,
+            channel,
+            data,
+        }) => client_event(shard, key, &event, channel.as_deref(), &data),
+    }
+}
+
+fn pong_frame() -> bytes::Bytes {
+    thread_local! {
+        static PONG: bytes::Bytes = frame::text_frame(outbound::pong().as_bytes());
+    }
+    PONG.with(Clone::clone)
+}
+
+fn sub_error(shard: &Shard, key: ConnKey, channel: &str, kind: &str, error: &str, status: u16) {
+    shard.send_text(
+        key,
+        &outbound::subscription_error(channel, kind, error, status),
+    );
+}
+
+fn subscribe(shard: &Rc<Shard>, key: ConnKey, req: SubscribeRequest) {
+    let max = shard.config.settings.max_channel_name as usize;
+    let channel = match ChannelName::parse(&req.channel, max) {
+        Ok(c) => c,
+        Err(e) => {
+            return sub_error(
+                shard,
+                key,
+                &req.channel,
+                "InvalidChannel",
+                &e.to_string(),
+                400,
+            );
+        }
+    };
+    let (app, socket_id) = {
+        let conns = shard.conns.borrow();
+        let Some(conn) = conns.get(key) else { return };
+        (conn.app, conn.socket_id)
+    };
+    match channel.kind {
+        ChannelKind::Public => {}
+        ChannelKind::Private | ChannelKind::Encrypted => {
+            let a = shard.app(app);
+            let sid = socket_id.to_string();
+            let auth = req.auth.as_deref().unwrap_or("");
+            if let Err(e) =
+                auth::verify_channel_auth(&a.key, &a.secret, &sid, channel.name, None, auth)
+            {
+                return sub_error(shard, key, channel.name, "AuthError", &e.to_string(), 401);
+            }
+        }
+        ChannelKind::Presence => {
+            return sub_error(
+                shard,
+                key,
+                channel.name,
+                "UnsupportedChannel",
+                "Presence channels are not supported yet",
+                501,
+            );
+        }
+        ChannelKind::ServerToUser => {
+            return sub_error(
+                shard,
+                key,
+                channel.name,
+                "AuthError",
+                "Not signed in as this user",
+                403,
+            );
+        }
+    }
+    add_subscription(shard, key, app, channel.name);
+    shard.send_text(key, &outbound::subscription_succeeded(channel.name, "{}"));
+}
+
+fn add_subscription(shard: &Shard, key: ConnKey, app: u32, channel: &str) {
+    let mut conns = shard.conns.borrow_mut();
+    let Some(conn) = conns.get_mut(key) else {
+        return;
+    };
+    if !conn.is_subscribed(channel) {
+        conn.channels.push(channel.into());
+    }
+    shard.channels.borrow_mut().add(app, channel, key);
+}
+
+fn unsubscribe(shard: &Shard, key: ConnKey, channel: &str) {
+    let mut conns = shard.conns.borrow_mut();
+    let Some(conn) = conns.get_mut(key) else {
+        return;
+    };
+    if let Some(pos) = conn.channels.iter().position(|c| &**c == channel) {
+        conn.channels.swap_remove(pos);
+        shard.channels.borrow_mut().remove(conn.app, channel, key);
+    }
+}
+
+fn client_event(shard: &Rc<Shard>, key: ConnKey, event: &str, channel: Option<&str>, data: &str) {
+    let reject = |code: u16, msg: &str| {
+        shard.send_text(key, &outbound::error(Some(code), msg, channel));
+    };
+    if !event.starts_with("client-") {
+        return reject(
+            CLIENT_EVENT_REJECTED,
+            &format!(
+                "Unknown event {event:?}: clients may only send pusher: events and client- events"
+            ),
+        );
+    }
+    let (app, socket_id, subscribed, allowed) = {
+        let mut conns = shard.conns.borrow_mut();
+        let Some(conn) = conns.get_mut(key) else {
+            return;
+        };
+        let a = shard.app(conn.app);
+        let subscribed = channel.is_some_and(|c| conn.is_subscribed(c));
+        let allowed = conn.take_token(a.max_client_events_per_second, Instant::now());
+        (conn.app, conn.socket_id, subscribed, allowed)
+    };
+    let a = shard.app(app);
+    if !a.enable_client_messages {
+        return reject(
+            CLIENT_EVENT_REJECTED,
+            "Client events are not enabled for this app",
+        );
+    }
+    let Some(channel_name) = channel else {
+        return reject(
+            CLIENT_EVENT_REJECTED,
+            "Client event rejected: no channel given",
+        );
+    };
+    let max = shard.config.settings.max_channel_name as usize;
+    let Ok(parsed) = ChannelName::parse(channel_name, max) else {
+        return reject(
+            CLIENT_EVENT_REJECTED,
+            "Client event rejected: invalid channel name",
+        );
+    };
+    if !parsed.allows_client_events() {
+        return reject(
+            CLIENT_EVENT_REJECTED,
+            "Client events are only allowed on private and presence channels",
+        );
+    }
+    if !subscribed {
+        return reject(
+            CLIENT_EVENT_REJECTED,
+            "Client event rejected: not subscribed to the channel",
+        );
+    }
+    if event.len() > MAX_EVENT_NAME {
+        return reject(
+            CLIENT_EVENT_REJECTED,
+            "Client event rejected: event name longer than 200 characters",
+        );
+    }
+    if data.len() > a.max_payload_bytes {
+        return reject(
+            CLIENT_EVENT_REJECTED,
+            &format!(
+                "Client event rejected: data larger than {} bytes",
+                a.max_payload_bytes
+            ),
+        );
+    }
+    if !allowed {
+        return reject(
+            CLIENT_EVENT_RATE_LIMIT,
+            "Client event rejected due to rate limit",
+        );
+    }
+    let json = outbound::channel_event(event, channel_name, data, None);
+    shard.publish(
+        app,
+        channel_name,
+        frame::text_frame(json.as_bytes()),
+        Some(socket_id),
+    );
+}

@@ -1,0 +1,61 @@
+//! Reading one HTTP request head from a socket, bounded in size and time.
+
+use std::time::Duration;
+
+use futures_lite::AsyncReadExt;
+use glommio::net::TcpStream;
+
+use crate::http::{json_response, parse_head, RequestHead};
+
+/// Largest request head accepted.
+const MAX_HEAD: usize = 16 * 1024;
+/// Time allowed for a request head to arrive.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What reading a head produced.
+pub enum HeadOutcome {
+    /// A head, and the bytes read after it.
+    Head(RequestHead, Vec<u8>),
+    /// The peer closed (or went silent) before sending a head.
+    Closed,
+    /// A response to send before closing (malformed or oversized head).
+    Refused(Vec<u8>),
+}
+
+/// Reads until a complete head is in `buf` (which may already hold bytes).
+pub async fn read_head(stream: &mut TcpStream, mut buf: Vec<u8>) -> HeadOutcome {
+    let mut filled = buf.len();
+    loop {
+        if filled > 0 {
+            match parse_head(&buf[..filled]) {
+                Ok(Some((head, n))) => {
+                    let rest = buf[n..filled].to_vec();
+                    return HeadOutcome::Head(head, rest);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let body = format!("{{\"error\":{}}}", serde_json::Value::from(e.to_string()));
+                    return HeadOutcome::Refused(json_response(400, body).to_bytes(false));
+                }
+            }
+        }
+        if filled >= MAX_HEAD {
+            let body = r#"{"error":"Request head too large"}"#;
+            return HeadOutcome::Refused(json_response(431, body).to_bytes(false));
+        }
+        if buf.len() < filled + 1024 {
+            buf.resize((filled + 2048).min(MAX_HEAD), 0);
+        }
+        let read = glommio::timer::timeout(HEAD_TIMEOUT, async {
+            stream
+                .read(&mut buf[filled..])
+                .await
+                .map_err(glommio::GlommioError::from)
+        })
+        .await;
+        match read {
+            Ok(0) | Err(_) => return HeadOutcome::Closed,
+            Ok(n) => filled += n,
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! The life of an upgraded connection on its shard: one task that reads into the shard's shared
+//! buffer, feeds the frame reader, and writes every queued frame with one `sendmsg` per turn.
+//! An idle connection holds no buffer of its own.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::os::unix::io::AsRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use glommio::net::TcpStream;
+use glommio::timer::Timer;
+use tracing::error;
+
+use super::sendmsg::{self, MAX_SLICES};
+use crate::shard::{ConnKey, ConnPhase, Shard};
+use crate::ws::frame::{Flow, Incoming, MessageReader};
+
+/// How long a closing connection waits for the peer to close after our close frame.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+/// Reads per poll before yielding to other connections.
+const READS_PER_POLL: usize = 4;
+
+/// Writes all of `bytes` (handshake responses, refusals, REST responses).
+pub async fn write_all(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
+}
+
+/// Handles one message of an upgraded connection.
+pub type Handler = dyn FnMut(&Rc<Shard>, ConnKey, Incoming<'_>);
+
+/// Removes the connection from its shard however the task ends.
+struct Registration {
+    shard: Rc<Shard>,
+    key: ConnKey,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.shard.unregister(self.key);
+    }
+}
+
+/// Runs a registered connection until it is closed. `leftover` holds bytes read with the head.
+pub async fn run_ws(
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    key: ConnKey,
+    max_message: usize,
+    leftover: Vec<u8>,
+    handler: Box<Handler>,
+) {
+    let reg = Registration {
+        shard: Rc::clone(&shard),
+        key,
+    };
+    let mut conn = WsConn {
+        shard,
+        key,
+        stream,
+        reader: MessageReader::new(max_message),
+        handler: RefCell::new(handler),
+        read_closed: false,
+        shut: false,
+        linger: None,
+    };
+    if !leftover.is_empty() {
+        let mut bytes = leftover;
+        conn.feed(&mut bytes);
+    }
+    conn.await;
+    drop(reg);
+}
+
+struct WsConn {
+    shard: Rc<Shard>,
+    key: ConnKey,
+    stream: TcpStream,
+    reader: MessageReader,
+    handler: RefCell<Box<Handler>>,
+    read_closed: bool,
+    shut: bool,
+    linger: Option<Timer>,
+}
+
+impl WsConn {
+    fn phase(&self) -> ConnPhase {
+        self.shard
+            .conns
+            .borrow()
+            .get(self.key)
+            .map_or(ConnPhase::Closing, |c| c.phase)
+    }
+
+    /// Feeds received bytes to the frame reader and the handler.
+    fn feed(&mut self, bytes: &mut [u8]) {
+        if let Some(c) = self.shard.conns.borrow_mut().get_mut(self.key) {
+            c.last_rx = Instant::now();
+        }
+        if self.phase() != ConnPhase::Open {
+            return;
+        }
+        let shard = &self.shard;
+        let key = self.key;
+        let mut handler = self.handler.borrow_mut();
+        let result = self.reader.feed(bytes, &mut |msg| {
+            let outcome = catch_unwind(AssertUnwindSafe(|| handler(shard, key, msg)));
+            if outcome.is_err() {
+                error!(
+                    shard = shard.id(),
+                    "panic while handling a message; closing the connection"
+                );
+                shard.close_ws(key, 1011, "Internal error");
+            }
+            match shard.conns.borrow().get(key).map(|c| c.phase) {
+                Some(ConnPhase::Open) => Flow::Continue,
+                _ => Flow::Stop,
+            }
+        });
+        if let Err(e) = result {
+            shard.close_ws(key, e.close_code(), &e.to_string());
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) {
+        for _ in 0..READS_PER_POLL {
+            if self.read_closed {
+                return;
+            }
+            let shard = Rc::clone(&self.shard);
+            let mut scratch = shard.scratch.borrow_mut();
+            match Pin::new(&mut self.stream).poll_read(cx, &mut scratch[..]) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => self.read_closed = true,
+                Poll::Ready(Ok(n)) => self.feed(&mut scratch[..n]),
+                Poll::Pending => return,
+            }
+        }
+        // More may be waiting: come back after other tasks had their turn.
+        cx.waker().wake_by_ref();
+    }
+
+    /// Writes queued frames; false when the socket failed.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
+        let fd = self.stream.as_raw_fd();
+        loop {
+            let mut conns = self.shard.conns.borrow_mut();
+            let Some(conn) = conns.get_mut(self.key) else {
+                return false;
+            };
+            if !conn.has_output() {
+                return true;
+            }
+            let mut slices: Vec<&[u8]> = Vec::with_capacity(MAX_SLICES);
+            conn.pending_slices(&mut slices, MAX_SLICES);
+            match sendmsg::send_slices(fd, &slices) {
+                Ok(n) => {
+                    drop(slices);
+                    conn.advance(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Register for writability through the runtime (it retries the send once).
+                    let first = slices[0];
+                    match Pin::new(&mut self.stream).poll_write(cx, first) {
+                        Poll::Ready(Ok(n)) => {
+                            drop(slices);
+                            conn.advance(n);
+                        }
+                        Poll::Ready(Err(_)) => return false,
+                        Poll::Pending => return true,
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+impl Future for WsConn {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.poll_read(cx);
+        if !this.poll_write(cx) || this.read_closed {
+            return Poll::Ready(());
+        }
+        let (phase, has_output) = {
+            let mut conns = this.shard.conns.borrow_mut();
+            let Some(conn) = conns.get_mut(this.key) else {
+                return Poll::Ready(());
+            };
+            if !conn.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                conn.waker = Some(cx.waker().clone());
+            }
+            (conn.phase, conn.has_output())
+        };
+        if phase == ConnPhase::Closing && !has_output {
+            if !this.shut {
+                this.shut = true;
+                sendmsg::shutdown_write(this.stream.as_raw_fd());
+                this.linger = Some(Timer::new(CLOSE_LINGER));
+            }
+            if let Some(t) = this.linger.as_mut() {
+                if Pin::new(t).poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+            }
+        }
+        Poll::Pending
+    }
+}

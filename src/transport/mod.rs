@@ -1,0 +1,66 @@
+//! Sockets: each shard's listener, and what a new connection becomes (a Pusher WebSocket or
+//! a REST keep-alive connection) once its request head is read.
+
+mod head;
+mod io;
+mod pusher;
+mod rest;
+mod sendmsg;
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use glommio::net::{TcpListener, TcpStream};
+use tracing::{debug, warn};
+
+use crate::http::RequestHead;
+use crate::shard::Shard;
+use crate::ws::handshake;
+
+pub use head::HeadOutcome;
+
+/// Accepts connections forever, each handled by its own task on this shard.
+pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                let shard = Rc::clone(&shard);
+                glommio::spawn_local(async move { handle(shard, stream).await }).detach();
+            }
+            Err(e) => {
+                warn!(shard = shard.id(), error = %e, "accept failed");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Reads the first request head and dispatches on it.
+async fn handle(shard: Rc<Shard>, mut stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let (head, leftover) = match head::read_head(&mut stream, Vec::new()).await {
+        HeadOutcome::Head(head, leftover) => (head, leftover),
+        HeadOutcome::Closed => return,
+        HeadOutcome::Refused(response) => {
+            let _ = io::write_all(&mut stream, &response).await;
+            return;
+        }
+    };
+    if handshake::is_upgrade(&head) {
+        upgrade(shard, stream, head, leftover).await;
+    } else {
+        rest::serve(shard, stream, head, leftover).await;
+    }
+}
+
+async fn upgrade(shard: Rc<Shard>, mut stream: TcpStream, head: RequestHead, leftover: Vec<u8>) {
+    let response = match handshake::accept(&head) {
+        Ok(r) => r,
+        Err(e) => {
+            debug!(error = %e, "websocket handshake refused");
+            let _ = io::write_all(&mut stream, &e.response()).await;
+            return;
+        }
+    };
+    pusher::run(shard, stream, head, response, leftover).await;
+}

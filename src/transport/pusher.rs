@@ -1,0 +1,118 @@
+//! A Pusher protocol 7 connection (`/app/{key}`): checks made after the upgrade (path, app,
+//! protocol version, quotas) in the spec's order, `pusher:connection_established`, then the
+//! connection loop with the Pusher message handler.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use glommio::net::TcpStream;
+
+use super::io;
+use crate::http::RequestHead;
+use crate::protocol::codes::CloseCode;
+use crate::protocol::outbound;
+use crate::shard::{session, ConnKey, Shard};
+use crate::ws::frame::{self, Incoming};
+
+/// Protocol versions accepted.
+const SUPPORTED_PROTOCOLS: [u32; 3] = [5, 6, 7];
+
+/// Checks a Pusher upgrade request; `Ok(app index)` or the close code to refuse it with.
+pub fn admit(shard: &Shard, head: &RequestHead) -> Result<u32, (CloseCode, String)> {
+    let refuse = |code: CloseCode| Err((code, code.reason().to_string()));
+    let Some(key) = head
+        .path
+        .strip_prefix("/app/")
+        .filter(|k| !k.is_empty() && !k.contains('/'))
+    else {
+        return refuse(CloseCode::PathNotFound);
+    };
+    let Some(app) = shard.config.app_by_key(key) else {
+        return refuse(CloseCode::AppNotFound);
+    };
+    if !app.enabled {
+        return refuse(CloseCode::AppDisabled);
+    }
+    if let Some(p) = head.query_param("protocol") {
+        match p.parse::<u32>() {
+            Err(_) => return refuse(CloseCode::InvalidVersionFormat),
+            Ok(v) if !SUPPORTED_PROTOCOLS.contains(&v) => {
+                return refuse(CloseCode::UnsupportedProtocol)
+            }
+            Ok(_) => {}
+        }
+    }
+    if let Some(max) = app.max_connections {
+        if shard.globals.app_connections[app.index as usize].load(Ordering::Relaxed) >= max {
+            return refuse(CloseCode::AppOverQuota);
+        }
+    }
+    let cap = shard.config.settings.max_connections;
+    if cap > 0 && shard.globals.connections.load(Ordering::Relaxed) >= cap {
+        return refuse(CloseCode::OverCapacity);
+    }
+    Ok(app.index)
+}
+
+/// Runs a Pusher connection whose upgrade `response` is ready to send.
+pub async fn run(
+    shard: Rc<Shard>,
+    mut stream: TcpStream,
+    head: RequestHead,
+    response: Vec<u8>,
+    leftover: Vec<u8>,
+) {
+    let app = match admit(&shard, &head) {
+        Ok(app) => app,
+        Err((code, message)) => return refuse(&mut stream, response, code, &message).await,
+    };
+    let (key, socket_id) = shard.register(app);
+    shard.send(key, Bytes::from(response));
+    let hello = outbound::connection_established(socket_id, shard.config.settings.activity_timeout);
+    shard.send_text(key, &hello);
+    let max = shard.config.max_message_bytes();
+    io::run_ws(shard, stream, key, max, leftover, Box::new(on_message)).await;
+}
+
+/// Completes the upgrade, then sends `pusher:error` and a close frame with `code`.
+async fn refuse(stream: &mut TcpStream, mut response: Vec<u8>, code: CloseCode, message: &str) {
+    response.extend_from_slice(&frame::text_frame(
+        outbound::close_error(code, message).as_bytes(),
+    ));
+    response.extend_from_slice(&frame::close_frame(code.code(), message));
+    if io::write_all(stream, &response).await.is_ok() {
+        let _ = stream.shutdown(std::net::Shutdown::Write).await;
+        let mut sink = [0u8; 256];
+        let _ = glommio::timer::timeout(std::time::Duration::from_secs(2), async {
+            use futures_lite::AsyncReadExt;
+            while stream
+                .read(&mut sink)
+                .await
+                .map_err(glommio::GlommioError::from)?
+                > 0
+            {}
+            Ok(())
+        })
+        .await;
+    }
+}
+
+/// The Pusher message handler.
+fn on_message(shard: &Rc<Shard>, key: ConnKey, msg: Incoming<'_>) {
+    match msg {
+        Incoming::Text(text) => session::on_text(shard, key, text),
+        Incoming::Binary(bytes) => {
+            // A binary frame holding UTF-8 JSON is treated as text; anything else is ignored.
+            if std::str::from_utf8(bytes).is_ok() {
+                session::on_text(shard, key, bytes);
+            }
+        }
+        Incoming::Ping(payload) => shard.send(key, frame::pong_frame(payload)),
+        Incoming::Pong(_) => {}
+        Incoming::Close(info) => {
+            let code = info.map_or(1000, |c| c.code);
+            shard.close_ws(key, code, "");
+        }
+    }
+}
