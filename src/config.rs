@@ -53,6 +53,9 @@ pub struct Settings {
     /// Largest inbound WebSocket message on Pusher connections, in KiB (larger: close 1009).
     #[arg(long, env = "CORECAST_MAX_MESSAGE_KB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub max_message_kb: u32,
+    /// Largest inbound message on raw (`/v3/…`) connections, in KiB (larger: close 1009).
+    #[arg(long, env = "CORECAST_RAW_MAX_MESSAGE_KB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub raw_max_message_kb: u32,
     /// Longest channel name accepted.
     #[arg(long, env = "CORECAST_MAX_CHANNEL_NAME", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_channel_name: u32,

@@ -17,7 +17,7 @@ use crate::limits;
 use crate::protocol::codes::CloseCode;
 use crate::protocol::outbound;
 use crate::shard::keepalive::{self, KeepAlive};
-use crate::shard::{Globals, Shard};
+use crate::shard::{ConnKind, Globals, Shard};
 use crate::transport;
 use crate::ws::frame;
 
@@ -152,7 +152,8 @@ fn reserve_port(addr: SocketAddr) -> Result<(socket2::Socket, SocketAddr), Start
 async fn sweep(shard: Rc<Shard>) {
     let activity = Duration::from_secs(shard.config.settings.activity_timeout.into());
     let pong = Duration::from_secs(shard.config.settings.pong_timeout.into());
-    let ping = frame::text_frame(outbound::ping().as_bytes());
+    let pusher_ping = frame::text_frame(outbound::ping().as_bytes());
+    let raw_ping = frame::ping_frame(b"");
     loop {
         glommio::timer::sleep(Duration::from_secs(1)).await;
         let now = Instant::now();
@@ -163,12 +164,16 @@ async fn sweep(shard: Rc<Shard>) {
                 KeepAlive::Idle => {}
                 KeepAlive::Probe => {
                     conn.ping_sent = Some(now);
-                    probe.push(key);
+                    probe.push((key, conn.kind));
                 }
                 KeepAlive::Expire => expire.push(key),
             }
         }
-        for key in probe {
+        for (key, kind) in probe {
+            let ping = match kind {
+                ConnKind::Pusher => &pusher_ping,
+                ConnKind::Raw => &raw_ping,
+            };
             shard.send(key, ping.clone());
         }
         for key in expire {

@@ -18,6 +18,15 @@ pub enum ConnPhase {
     Closing,
 }
 
+/// Which protocol a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnKind {
+    /// Pusher protocol 7 (`/app/{key}`).
+    Pusher,
+    /// PieSocket-style raw channel (`/v3/{channel_id}`): messages relayed verbatim.
+    Raw,
+}
+
 /// A connection registered on a shard.
 #[derive(Debug)]
 pub struct Conn {
@@ -25,6 +34,8 @@ pub struct Conn {
     pub socket_id: SocketId,
     /// Index of its app.
     pub app: u32,
+    /// Protocol spoken.
+    pub kind: ConnKind,
     /// Channels it is subscribed to (names), in subscription order.
     pub channels: Vec<Box<str>>,
     /// Frames waiting to be written, oldest first.
@@ -58,10 +69,11 @@ pub enum Queued {
 
 impl Conn {
     /// A new open connection.
-    pub fn new(socket_id: SocketId, app: u32, now: Instant) -> Self {
+    pub fn new(socket_id: SocketId, app: u32, kind: ConnKind, now: Instant) -> Self {
         Conn {
             socket_id,
             app,
+            kind,
             channels: Vec::new(),
             outbox: VecDeque::new(),
             front_sent: 0,
@@ -172,7 +184,12 @@ mod tests {
     use std::time::Duration;
 
     fn conn() -> Conn {
-        let mut c = Conn::new(SocketId::new(1, 1, 0, 1), 0, Instant::now());
+        let mut c = Conn::new(
+            SocketId::new(1, 1, 0, 1),
+            0,
+            ConnKind::Pusher,
+            Instant::now(),
+        );
         c.tokens.0 = 10.0;
         c
     }

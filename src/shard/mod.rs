@@ -24,7 +24,7 @@ use crate::protocol::{outbound, SocketId};
 use crate::ws::frame;
 
 pub use channels::Channels;
-pub use conn::{Conn, ConnPhase, Queued};
+pub use conn::{Conn, ConnKind, ConnPhase, Queued};
 pub use query::Queries;
 
 /// Key of a connection in its shard's table.
@@ -107,14 +107,14 @@ impl Shard {
     }
 
     /// Registers a new connection of `app`; counts it against the app's and the server's quota.
-    pub fn register(&self, app: u32) -> (ConnKey, SocketId) {
+    pub fn register(&self, app: u32, kind: ConnKind) -> (ConnKey, SocketId) {
         let n = self.counter.get();
         self.counter.set(n + 1);
         let socket_id = SocketId::new(fastrand::u32(1..), n, self.id(), self.bus.shards());
         let key = self
             .conns
             .borrow_mut()
-            .insert(Conn::new(socket_id, app, Instant::now()));
+            .insert(Conn::new(socket_id, app, kind, Instant::now()));
         self.sockets.borrow_mut().insert(socket_id.serial, key);
         self.globals.app_connections[app as usize].fetch_add(1, Ordering::Relaxed);
         self.globals.connections.fetch_add(1, Ordering::Relaxed);

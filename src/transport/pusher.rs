@@ -12,7 +12,7 @@ use super::io;
 use crate::http::RequestHead;
 use crate::protocol::codes::CloseCode;
 use crate::protocol::outbound;
-use crate::shard::{session, ConnKey, Shard};
+use crate::shard::{session, ConnKey, ConnKind, Shard};
 use crate::ws::frame::{self, Incoming};
 
 /// Protocol versions accepted.
@@ -67,7 +67,7 @@ pub async fn run(
         Ok(app) => app,
         Err((code, message)) => return refuse(&mut stream, response, code, &message).await,
     };
-    let (key, socket_id) = shard.register(app);
+    let (key, socket_id) = shard.register(app, ConnKind::Pusher);
     shard.send(key, Bytes::from(response));
     let hello = outbound::connection_established(socket_id, shard.config.settings.activity_timeout);
     shard.send_text(key, &hello);
