@@ -12,6 +12,7 @@ use glommio::channels::shared_channel::{
     self, ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
 };
 
+use crate::protocol::presence::Member;
 use crate::protocol::SocketId;
 
 /// A frame to deliver to the local subscribers of a channel.
@@ -25,6 +26,8 @@ pub struct Broadcast {
     pub frame: Bytes,
     /// Connection that must not receive it.
     pub except: Option<SocketId>,
+    /// For cache channels: the event's `data`, kept as the channel's last event on every shard.
+    pub cache: Option<Arc<str>>,
 }
 
 /// A question one shard asks every shard about its local state.
@@ -46,6 +49,20 @@ pub enum Query {
     },
     /// Connection and subscription counts of the shard (for `/metrics`).
     Stats,
+    /// Presence members of one channel (answered by its owner shard; others answer empty).
+    Members {
+        /// App index.
+        app: u32,
+        /// Channel name.
+        name: String,
+    },
+    /// Distinct users of the presence channels this shard owns, by channel.
+    UserCounts {
+        /// App index.
+        app: u32,
+        /// Name prefix filter.
+        prefix: Option<String>,
+    },
 }
 
 /// A shard's own counters.
@@ -70,6 +87,51 @@ pub enum Reply {
     Count(usize),
     /// Shard counters.
     Stats(ShardStats),
+    /// Presence user ids.
+    Members(Vec<String>),
+}
+
+/// A presence join sent to the channel's owner shard.
+#[derive(Debug)]
+pub struct PresenceJoin {
+    /// Shard of the joining connection.
+    pub from: usize,
+    /// App index.
+    pub app: u32,
+    /// Channel name.
+    pub channel: Arc<str>,
+    /// Joining connection.
+    pub socket_id: SocketId,
+    /// Who joins.
+    pub member: Member,
+}
+
+/// The owner's answer to a [`PresenceJoin`].
+#[derive(Debug)]
+pub struct PresenceJoined {
+    /// App index.
+    pub app: u32,
+    /// Channel name.
+    pub channel: Arc<str>,
+    /// Joining connection.
+    pub socket_id: SocketId,
+    /// The member's canonical user id.
+    pub user_id: String,
+    /// `Some(presence data string)` when admitted, `None` when the channel is full.
+    pub data: Option<String>,
+}
+
+/// A connection leaving a presence channel, sent to the owner shard.
+#[derive(Debug)]
+pub struct PresenceLeave {
+    /// App index.
+    pub app: u32,
+    /// Channel name.
+    pub channel: Arc<str>,
+    /// Leaving connection.
+    pub socket_id: SocketId,
+    /// Its canonical user id.
+    pub user_id: String,
 }
 
 /// Everything that crosses shards.
@@ -85,6 +147,19 @@ pub enum BusMessage {
         id: u64,
         /// The question.
         query: Query,
+    },
+    /// Presence join, for the owner shard.
+    PresenceJoin(PresenceJoin),
+    /// Presence join result, for the joining connection's shard.
+    PresenceJoined(PresenceJoined),
+    /// Presence leave, for the owner shard.
+    PresenceLeave(PresenceLeave),
+    /// Close every connection signed in as this user.
+    TerminateUser {
+        /// App index.
+        app: u32,
+        /// User id.
+        user_id: Arc<str>,
     },
     /// An answer to a query this shard asked.
     Reply {

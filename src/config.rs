@@ -56,6 +56,13 @@ pub struct Settings {
     /// Largest inbound message on raw (`/v3/…`) connections, in KiB (larger: close 1009).
     #[arg(long, env = "CORECAST_RAW_MAX_MESSAGE_KB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub raw_max_message_kb: u32,
+    /// Messages a raw connection may send per second (0 = unlimited); excess ones are dropped.
+    #[arg(
+        long,
+        env = "CORECAST_RAW_MAX_MESSAGES_PER_SECOND",
+        default_value_t = 10
+    )]
+    pub raw_max_messages_per_second: u32,
     /// Longest channel name accepted.
     #[arg(long, env = "CORECAST_MAX_CHANNEL_NAME", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_channel_name: u32,

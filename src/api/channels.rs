@@ -2,6 +2,7 @@
 //! from every shard.
 
 use std::rc::Rc;
+use std::time::Instant;
 
 use serde_json::{Map, Value};
 
@@ -39,7 +40,8 @@ pub async fn channel_info(
                         "user_count is only available for presence channels".into(),
                     ));
                 }
-                out.insert(attr.clone(), count.into());
+                let users = shard.global_members(app.index, name).await.len();
+                out.insert(attr.clone(), users.into());
             }
             "cache" => {
                 if !channel.cached {
@@ -47,7 +49,17 @@ pub async fn channel_info(
                         "cache is only available for cache channels".into(),
                     ));
                 }
-                out.insert(attr.clone(), Value::Null);
+                let now = Instant::now();
+                let cache = shard.cache.borrow();
+                let value = match cache.get(app.index, name, app.cache_ttl, now) {
+                    Some(e) => {
+                        let age = now.saturating_duration_since(e.stored);
+                        let left = app.cache_ttl.saturating_sub(age);
+                        serde_json::json!({ "data": &*e.data, "ttl": left.as_secs() })
+                    }
+                    None => Value::Null,
+                };
+                out.insert(attr.clone(), value);
             }
             _ => {}
         }
@@ -73,6 +85,11 @@ pub async fn list(shard: &Rc<Shard>, app: &App, query: &QueryParams) -> Result<R
             "user_count requires filter_by_prefix to start with presence-".into(),
         ));
     }
+    let users = if info.iter().any(|a| a == "user_count") {
+        shard.global_user_counts(app.index, prefix.clone()).await
+    } else {
+        Default::default()
+    };
     let mut channels = Map::new();
     for (name, count) in shard.global_channels(app.index, prefix).await {
         if name.starts_with('#') {
@@ -80,7 +97,11 @@ pub async fn list(shard: &Rc<Shard>, app: &App, query: &QueryParams) -> Result<R
         }
         let mut entry = Map::new();
         for attr in &info {
-            entry.insert(attr.clone(), count.into());
+            let value = match attr.as_str() {
+                "user_count" => users.get(&name).copied().unwrap_or(0),
+                _ => count,
+            };
+            entry.insert(attr.clone(), value.into());
         }
         channels.insert(name, Value::Object(entry));
     }
@@ -108,12 +129,21 @@ pub async fn show(
 }
 
 /// `GET /apps/{id}/channels/{name}/users`.
-pub async fn users(shard: &Rc<Shard>, _app: &App, name: &str) -> Result<Response, ApiError> {
+pub async fn users(shard: &Rc<Shard>, app: &App, name: &str) -> Result<Response, ApiError> {
     let channel = parse_channel(shard, name)?;
     if channel.kind != ChannelKind::Presence {
         return Err(ApiError::BadRequest(
             "users is only available for presence channels".into(),
         ));
     }
-    Ok(json_response(200, r#"{"users":[]}"#))
+    let users: Vec<Value> = shard
+        .global_members(app.index, name)
+        .await
+        .into_iter()
+        .map(|id| serde_json::json!({ "id": id }))
+        .collect();
+    Ok(json_response(
+        200,
+        serde_json::json!({ "users": users }).to_string(),
+    ))
 }

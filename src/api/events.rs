@@ -125,14 +125,15 @@ pub fn parse_info(info: Option<&str>) -> Result<Vec<String>, ApiError> {
 }
 
 fn publish(shard: &Shard, app: &App, event: &Event) {
+    let max = shard.config.settings.max_channel_name as usize;
     for channel in &event.channels {
         let json = outbound::channel_event(&event.name, channel, &event.data, None);
-        shard.publish(
-            app.index,
-            channel,
-            frame::text_frame(json.as_bytes()),
-            event.except,
-        );
+        let frame = frame::text_frame(json.as_bytes());
+        if ChannelName::parse(channel, max).is_ok_and(|c| c.cached) {
+            shard.publish_cached(app.index, channel, frame, event.except, &event.data);
+        } else {
+            shard.publish(app.index, channel, frame, event.except);
+        }
     }
 }
 

@@ -1,10 +1,12 @@
-//! The REST API under `/apps/{app_id}/…`: routing, signed-request checks, and JSON errors.
-//! Each endpoint lives in its own module; all of them answer with a [`Response`].
+//! The REST API under `/apps/{app_id}/…` (plus `POST /api/publish` for raw channels): routing,
+//! signed-request checks, and JSON errors. Each endpoint lives in its own module; all of them
+//! answer with a [`Response`].
 
 mod channels;
 mod error;
 mod events;
 mod metrics;
+mod piesocket;
 
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -39,6 +41,9 @@ async fn route(shard: &Rc<Shard>, head: &RequestHead, body: &[u8]) -> Result<Res
     if path == "/metrics" && head.method == "GET" {
         return Ok(metrics::render(shard).await);
     }
+    if path == piesocket::PUBLISH_PATH {
+        return piesocket::publish(shard, head, body);
+    }
     let Some(rest) = path.strip_prefix("/apps/") else {
         return Err(ApiError::NotFound(format!("No route for {path}")));
     };
@@ -72,9 +77,10 @@ async fn route(shard: &Rc<Shard>, head: &RequestHead, body: &[u8]) -> Result<Res
         Endpoint::Channels => channels::list(shard, app, &query).await,
         Endpoint::Channel(name) => channels::show(shard, app, &name, &query).await,
         Endpoint::Users(name) => channels::users(shard, app, &name).await,
-        Endpoint::Terminate(_user) => Err(ApiError::NotImplemented(
-            "terminate_connections is not supported yet".into(),
-        )),
+        Endpoint::Terminate(user) => {
+            shard.terminate_user(app.index, &user);
+            Ok(json_response(200, "{}"))
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! HMAC-SHA256 signatures: channel authorization (private, presence, encrypted), user sign-in,
-//! and signed REST requests ([`request`]). Pure functions, constant-time comparisons.
+//! signed REST requests ([`request`]), and JWTs on raw channels ([`raw`]). Pure functions,
+//! constant-time comparisons.
 
+pub mod raw;
 pub mod request;
 
 use hmac::{Hmac, Mac};

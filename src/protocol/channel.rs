@@ -94,9 +94,10 @@ impl<'a> ChannelName<'a> {
         )
     }
 
-    /// Whether clients may send `client-*` events on it.
+    /// Whether clients may send `client-*` events on it: private and presence channels
+    /// (encrypted channels refuse them, their payloads being opaque to everyone but members).
     pub fn allows_client_events(&self) -> bool {
-        self.needs_auth()
+        matches!(self.kind, ChannelKind::Private | ChannelKind::Presence)
     }
 
     /// The user id of a `#server-to-user-{id}` channel.
@@ -171,6 +172,8 @@ mod tests {
     fn auth_and_client_events_follow_the_kind() {
         let p = ChannelName::parse("presence-room", 200).unwrap();
         assert!(p.needs_auth() && p.allows_client_events());
+        let e = ChannelName::parse("private-encrypted-room", 200).unwrap();
+        assert!(e.needs_auth() && !e.allows_client_events());
         let c = ChannelName::parse("cache-room", 200).unwrap();
         assert!(!c.needs_auth() && !c.allows_client_events());
         let u = ChannelName::parse("#server-to-user-7", 200).unwrap();

@@ -5,7 +5,10 @@ pub mod channel;
 pub mod codes;
 pub mod inbound;
 pub mod outbound;
+pub mod presence;
+pub mod raw;
 pub mod socket_id;
+pub mod user;
 
 pub use channel::{ChannelError, ChannelKind, ChannelName};
 pub use codes::CloseCode;

@@ -90,6 +90,26 @@ pub fn subscription_error(channel: &str, kind: &str, error: &str, status: u16) -
     )
 }
 
+/// An event whose `data` is a string, e.g. `pusher_internal:member_added`.
+pub fn internal_event(event: &str, channel: &str, data: &str) -> String {
+    render(event, Some(channel), data)
+}
+
+/// `pusher:cache_miss`.
+pub fn cache_miss(channel: &str) -> String {
+    render("pusher:cache_miss", Some(channel), "{}")
+}
+
+#[derive(Serialize)]
+struct SigninData<'a> {
+    user_data: &'a str,
+}
+
+/// `pusher:signin_success` echoing the exact `user_data` string.
+pub fn signin_success(user_data: &str) -> String {
+    render("pusher:signin_success", None, SigninData { user_data })
+}
+
 /// A channel event: `{"event":E,"channel":C,"data":D}` (+ `user_id` for presence client events).
 pub fn channel_event(event: &str, channel: &str, data: &str, user_id: Option<&str>) -> String {
     let ev = Event {
@@ -135,6 +155,14 @@ mod tests {
         assert_eq!(
             channel_event("client-x", "presence-r", "1", Some("7")),
             r#"{"event":"client-x","channel":"presence-r","data":"1","user_id":"7"}"#
+        );
+        assert_eq!(
+            cache_miss("cache-a"),
+            r#"{"event":"pusher:cache_miss","channel":"cache-a","data":"{}"}"#
+        );
+        assert_eq!(
+            signin_success(r#"{"id":"1"}"#),
+            r#"{"event":"pusher:signin_success","data":{"user_data":"{\"id\":\"1\"}"}}"#
         );
         assert_eq!(
             subscription_succeeded("c", "{}"),

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::protocol::user::SignedInUser;
 use crate::protocol::SocketId;
 
 /// Where a connection is in its life.
@@ -54,6 +55,10 @@ pub struct Conn {
     pub ping_sent: Option<Instant>,
     /// Client-event rate limiter state: tokens left and last refill.
     pub tokens: (f32, Instant),
+    /// The signed-in user (`pusher:signin`), if any.
+    pub user: Option<Box<SignedInUser>>,
+    /// Presence memberships: (channel, canonical user id).
+    pub presence: Vec<(Box<str>, Box<str>)>,
 }
 
 /// Result of queueing a frame.
@@ -82,7 +87,10 @@ impl Conn {
             phase: ConnPhase::Open,
             last_rx: now,
             ping_sent: None,
-            tokens: (0.0, now),
+            // A full bucket: `take_token` clamps it to the app's rate.
+            tokens: (f32::INFINITY, now),
+            user: None,
+            presence: Vec::new(),
         }
     }
 
@@ -158,6 +166,14 @@ impl Conn {
         }
     }
 
+    /// The user id this connection has in a presence channel.
+    pub fn presence_id(&self, channel: &str) -> Option<&str> {
+        self.presence
+            .iter()
+            .find(|(c, _)| &**c == channel)
+            .map(|(_, u)| &**u)
+    }
+
     /// Whether the connection is subscribed to `channel`.
     pub fn is_subscribed(&self, channel: &str) -> bool {
         self.channels.iter().any(|c| &**c == channel)
@@ -184,14 +200,12 @@ mod tests {
     use std::time::Duration;
 
     fn conn() -> Conn {
-        let mut c = Conn::new(
+        Conn::new(
             SocketId::new(1, 1, 0, 1),
             0,
             ConnKind::Pusher,
             Instant::now(),
-        );
-        c.tokens.0 = 10.0;
-        c
+        )
     }
 
     #[test]

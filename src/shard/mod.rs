@@ -2,11 +2,15 @@
 //! (`channel → local connections`), and the fan-out of shared frames to them. Other shards are
 //! reached only through the [`crate::bus`].
 
+mod cache;
 mod channels;
 pub mod conn;
 pub mod keepalive;
+mod membership;
+pub mod presence;
 mod query;
 pub mod session;
+mod users;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -61,6 +65,12 @@ pub struct Shard {
     pub conns: RefCell<Slab<Conn>>,
     /// Local subscriber tables.
     pub channels: RefCell<Channels>,
+    /// Presence rooms this shard owns.
+    pub rooms: RefCell<presence::Rooms>,
+    /// Replica of every cache channel's last event.
+    pub cache: RefCell<cache::CacheTable>,
+    /// Signed-in users: (app, user id) → local connections.
+    pub users: RefCell<std::collections::HashMap<(u32, String), Vec<ConnKey>>>,
     /// Socket id serial → connection key, for exclusion and lookups.
     sockets: RefCell<std::collections::HashMap<u64, ConnKey>>,
     /// Next connection counter.
@@ -84,6 +94,9 @@ impl Shard {
             bus,
             conns: RefCell::new(Slab::new()),
             channels: RefCell::new(Channels::new(apps)),
+            rooms: RefCell::new(presence::Rooms::default()),
+            cache: RefCell::new(cache::CacheTable::default()),
+            users: RefCell::new(std::collections::HashMap::new()),
             sockets: RefCell::new(std::collections::HashMap::new()),
             counter: Cell::new(1),
             queries: Queries::default(),
@@ -121,15 +134,24 @@ impl Shard {
         (key, socket_id)
     }
 
-    /// Removes a connection: leaves all its channels and releases its quota.
+    /// Removes a connection: leaves all its channels (presence ones through their owner),
+    /// forgets its user, and releases its quota.
     pub fn unregister(&self, key: ConnKey) {
         let Some(conn) = self.conns.borrow_mut().try_remove(key) else {
             return;
         };
         self.sockets.borrow_mut().remove(&conn.socket_id.serial);
-        let mut channels = self.channels.borrow_mut();
-        for name in &conn.channels {
-            channels.remove(conn.app, name, key);
+        {
+            let mut channels = self.channels.borrow_mut();
+            for name in &conn.channels {
+                channels.remove(conn.app, name, key);
+            }
+        }
+        for (channel, user_id) in &conn.presence {
+            self.presence_leave(conn.app, channel, conn.socket_id, user_id);
+        }
+        if let Some(user) = &conn.user {
+            self.forget_user(conn.app, &user.id, key);
         }
         self.globals.app_connections[conn.app as usize].fetch_sub(1, Ordering::Relaxed);
         self.globals.connections.fetch_sub(1, Ordering::Relaxed);
@@ -183,6 +205,36 @@ impl Shard {
 
     /// Publishes a framed event to every subscriber of `channel` on every shard.
     pub fn publish(&self, app: u32, channel: &str, frame: Bytes, except: Option<SocketId>) {
+        self.fan_out(app, channel, frame, except, None);
+    }
+
+    /// Publishes to a cache channel: delivered like [`Shard::publish`], and kept as the
+    /// channel's last event on every shard.
+    pub fn publish_cached(
+        &self,
+        app: u32,
+        channel: &str,
+        frame: Bytes,
+        except: Option<SocketId>,
+        data: &str,
+    ) {
+        self.fan_out(app, channel, frame, except, Some(Arc::from(data)));
+    }
+
+    fn fan_out(
+        &self,
+        app: u32,
+        channel: &str,
+        frame: Bytes,
+        except: Option<SocketId>,
+        cache: Option<Arc<str>>,
+    ) {
+        if let Some(data) = &cache {
+            let now = Instant::now();
+            self.cache
+                .borrow_mut()
+                .store(app, channel, frame.clone(), Arc::clone(data), now);
+        }
         self.deliver_local(app, channel, &frame, except);
         let shards = self.bus.shards();
         if shards > 1 {
@@ -195,6 +247,7 @@ impl Shard {
                         channel: Arc::clone(&channel),
                         frame: frame.clone(),
                         except,
+                        cache: cache.clone(),
                     }),
                 );
             }
@@ -229,7 +282,19 @@ impl Shard {
     /// Handles one message from another shard.
     pub fn handle_bus(self: &Rc<Self>, msg: BusMessage) {
         match msg {
-            BusMessage::Broadcast(b) => self.deliver_local(b.app, &b.channel, &b.frame, b.except),
+            BusMessage::Broadcast(b) => {
+                if let Some(data) = b.cache {
+                    let now = Instant::now();
+                    self.cache
+                        .borrow_mut()
+                        .store(b.app, &b.channel, b.frame.clone(), data, now);
+                }
+                self.deliver_local(b.app, &b.channel, &b.frame, b.except)
+            }
+            BusMessage::PresenceJoin(j) => self.on_presence_join(j),
+            BusMessage::PresenceJoined(j) => self.on_presence_joined(j),
+            BusMessage::PresenceLeave(l) => self.on_presence_leave(l),
+            BusMessage::TerminateUser { app, user_id } => self.terminate_local(app, &user_id),
             BusMessage::Query { from, id, query } => {
                 let reply = self.answer(&query);
                 self.bus.send(from, BusMessage::Reply { id, reply });

@@ -39,6 +39,10 @@ impl Shard {
                 Reply::Channels(channels.list(*app, prefix.as_deref()))
             }
             Query::Channel { app, name } => Reply::Count(channels.count(*app, name)),
+            Query::Members { app, name } => Reply::Members(self.rooms.borrow().users(*app, name)),
+            Query::UserCounts { app, prefix } => {
+                Reply::Channels(self.rooms.borrow().user_counts(*app, prefix.as_deref()))
+            }
             Query::Stats => {
                 let (subscriptions, count) = channels.totals();
                 Reply::Stats(ShardStats {
@@ -134,5 +138,40 @@ impl Shard {
             .collect();
         stats.sort_by_key(|s| s.shard);
         stats
+    }
+}
+
+impl Shard {
+    /// User ids of a presence channel (from its owner shard).
+    pub async fn global_members(self: &Rc<Self>, app: u32, name: &str) -> Vec<String> {
+        let query = Query::Members {
+            app,
+            name: name.to_string(),
+        };
+        self.ask_all(query)
+            .await
+            .into_iter()
+            .flat_map(|r| match r {
+                Reply::Members(ids) => ids,
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// Distinct users of presence channels starting with `prefix`, from their owner shards.
+    pub async fn global_user_counts(
+        self: &Rc<Self>,
+        app: u32,
+        prefix: Option<String>,
+    ) -> HashMap<String, usize> {
+        let mut out = HashMap::new();
+        for r in self.ask_all(Query::UserCounts { app, prefix }).await {
+            if let Reply::Channels(list) = r {
+                for (name, n) in list {
+                    *out.entry(name).or_default() += n;
+                }
+            }
+        }
+        out
     }
 }

@@ -8,11 +8,13 @@ use super::{ConnKey, Shard};
 use crate::auth;
 use crate::protocol::codes::{CLIENT_EVENT_RATE_LIMIT, CLIENT_EVENT_REJECTED};
 use crate::protocol::inbound::{self, ClientMessage, SubscribeRequest};
-use crate::protocol::{outbound, ChannelKind, ChannelName};
+use crate::protocol::{outbound, presence, ChannelKind, ChannelName};
 use crate::ws::frame;
 
 /// Longest event name accepted.
 const MAX_EVENT_NAME: usize = 200;
+/// Largest presence `user_info`, in bytes.
+const MAX_USER_INFO: usize = 1024;
 
 /// Handles one text message from a Pusher connection.
 pub fn on_text(shard: &Rc<Shard>, key: ConnKey, text: &[u8]) {
@@ -21,11 +23,8 @@ pub fn on_text(shard: &Rc<Shard>, key: ConnKey, text: &[u8]) {
         Ok(ClientMessage::Ping) => shard.send(key, pong_frame()),
         Ok(ClientMessage::Pong) | Ok(ClientMessage::Ignored) => {}
         Ok(ClientMessage::Subscribe(req)) => subscribe(shard, key, req),
-        Ok(ClientMessage::Unsubscribe { channel }) => unsubscribe(shard, key, &channel),
-        Ok(ClientMessage::Signin { .. }) => shard.send_text(
-            key,
-            &outbound::error(None, "pusher:signin is not supported yet", None),
-        ),
+        Ok(ClientMessage::Unsubscribe { channel }) => shard.drop_subscription(key, &channel),
+        Ok(ClientMessage::Signin { auth, user_data }) => shard.signin(key, &auth, &user_data),
         Ok(ClientMessage::ClientEvent {
             event,
             channel,
@@ -63,17 +62,17 @@ fn subscribe(shard: &Rc<Shard>, key: ConnKey, req: SubscribeRequest) {
             );
         }
     };
-    let (app, socket_id) = {
+    let (app, socket_id, user) = {
         let conns = shard.conns.borrow();
         let Some(conn) = conns.get(key) else { return };
-        (conn.app, conn.socket_id)
+        (conn.app, conn.socket_id, conn.user.clone())
     };
+    let a = shard.app(app);
+    let sid = socket_id.to_string();
+    let auth = req.auth.as_deref().unwrap_or("");
     match channel.kind {
         ChannelKind::Public => {}
         ChannelKind::Private | ChannelKind::Encrypted => {
-            let a = shard.app(app);
-            let sid = socket_id.to_string();
-            let auth = req.auth.as_deref().unwrap_or("");
             if let Err(e) =
                 auth::verify_channel_auth(&a.key, &a.secret, &sid, channel.name, None, auth)
             {
@@ -81,50 +80,47 @@ fn subscribe(shard: &Rc<Shard>, key: ConnKey, req: SubscribeRequest) {
             }
         }
         ChannelKind::Presence => {
-            return sub_error(
-                shard,
-                key,
-                channel.name,
-                "UnsupportedChannel",
-                "Presence channels are not supported yet",
-                501,
-            );
+            let data = req.channel_data.as_deref();
+            if let Err(e) =
+                auth::verify_channel_auth(&a.key, &a.secret, &sid, channel.name, data, auth)
+            {
+                return sub_error(shard, key, channel.name, "AuthError", &e.to_string(), 401);
+            }
+            let member = match (data, user) {
+                (Some(d), _) => presence::parse_channel_data(d, MAX_USER_INFO),
+                (None, Some(u)) => presence::member(
+                    u.id.clone(),
+                    serde_json::Value::from(u.id.as_str()).to_string(),
+                    u.info_json.as_deref(),
+                    MAX_USER_INFO,
+                ),
+                (None, None) => {
+                    let msg = "channel_data is required unless the connection is signed in";
+                    return sub_error(shard, key, channel.name, "InvalidChannelData", msg, 400);
+                }
+            };
+            match member {
+                Ok(m) => return shard.presence_join(app, channel.name, socket_id, m),
+                Err(e) => {
+                    return sub_error(
+                        shard,
+                        key,
+                        channel.name,
+                        "InvalidChannelData",
+                        &e.to_string(),
+                        400,
+                    );
+                }
+            }
         }
         ChannelKind::ServerToUser => {
-            return sub_error(
-                shard,
-                key,
-                channel.name,
-                "AuthError",
-                "Not signed in as this user",
-                403,
-            );
+            if user.as_ref().map(|u| u.id.as_str()) != channel.server_to_user_id() {
+                let msg = "Not signed in as this user";
+                return sub_error(shard, key, channel.name, "AuthError", msg, 403);
+            }
         }
     }
-    add_subscription(shard, key, app, channel.name);
-    shard.send_text(key, &outbound::subscription_succeeded(channel.name, "{}"));
-}
-
-fn add_subscription(shard: &Shard, key: ConnKey, app: u32, channel: &str) {
-    let mut conns = shard.conns.borrow_mut();
-    let Some(conn) = conns.get_mut(key) else {
-        return;
-    };
-    if !conn.is_subscribed(channel) {
-        conn.channels.push(channel.into());
-    }
-    shard.channels.borrow_mut().add(app, channel, key);
-}
-
-fn unsubscribe(shard: &Shard, key: ConnKey, channel: &str) {
-    let mut conns = shard.conns.borrow_mut();
-    let Some(conn) = conns.get_mut(key) else {
-        return;
-    };
-    if let Some(pos) = conn.channels.iter().position(|c| &**c == channel) {
-        conn.channels.swap_remove(pos);
-        shard.channels.borrow_mut().remove(conn.app, channel, key);
-    }
+    shard.confirm_subscription(key, channel.name, "{}", channel.cached);
 }
 
 fn client_event(shard: &Rc<Shard>, key: ConnKey, event: &str, channel: Option<&str>, data: &str) {
@@ -139,15 +135,8 @@ fn client_event(shard: &Rc<Shard>, key: ConnKey, event: &str, channel: Option<&s
             ),
         );
     }
-    let (app, socket_id, subscribed, allowed) = {
-        let mut conns = shard.conns.borrow_mut();
-        let Some(conn) = conns.get_mut(key) else {
-            return;
-        };
-        let a = shard.app(conn.app);
-        let subscribed = channel.is_some_and(|c| conn.is_subscribed(c));
-        let allowed = conn.take_token(a.max_client_events_per_second, Instant::now());
-        (conn.app, conn.socket_id, subscribed, allowed)
+    let Some(app) = shard.conns.borrow().get(key).map(|c| c.app) else {
+        return;
     };
     let a = shard.app(app);
     if !a.enable_client_messages {
@@ -175,12 +164,6 @@ fn client_event(shard: &Rc<Shard>, key: ConnKey, event: &str, channel: Option<&s
             "Client events are only allowed on private and presence channels",
         );
     }
-    if !subscribed {
-        return reject(
-            CLIENT_EVENT_REJECTED,
-            "Client event rejected: not subscribed to the channel",
-        );
-    }
     if event.len() > MAX_EVENT_NAME {
         return reject(
             CLIENT_EVENT_REJECTED,
@@ -196,13 +179,29 @@ fn client_event(shard: &Rc<Shard>, key: ConnKey, event: &str, channel: Option<&s
             ),
         );
     }
+    let (socket_id, user_id, allowed) = {
+        let mut conns = shard.conns.borrow_mut();
+        let Some(conn) = conns.get_mut(key) else {
+            return;
+        };
+        if !conn.is_subscribed(channel_name) {
+            drop(conns);
+            return reject(
+                CLIENT_EVENT_REJECTED,
+                "Client event rejected: not subscribed to the channel",
+            );
+        }
+        let user_id = conn.presence_id(channel_name).map(str::to_string);
+        let allowed = conn.take_token(a.max_client_events_per_second, Instant::now());
+        (conn.socket_id, user_id, allowed)
+    };
     if !allowed {
         return reject(
             CLIENT_EVENT_RATE_LIMIT,
             "Client event rejected due to rate limit",
         );
     }
-    let json = outbound::channel_event(event, channel_name, data, None);
+    let json = outbound::channel_event(event, channel_name, data, user_id.as_deref());
     shard.publish(
         app,
         channel_name,

@@ -32,6 +32,27 @@ pub async fn write_all(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
     stream.flush().await
 }
 
+/// Sends the last bytes of a refused upgrade (response, error, close frame), shuts down writing
+/// and waits (bounded) for the client to close, so the close frame is not lost to a reset.
+pub async fn send_and_linger(stream: &mut TcpStream, bytes: &[u8]) {
+    if write_all(stream, bytes).await.is_err() {
+        return;
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Write).await;
+    let mut sink = [0u8; 256];
+    let _ = glommio::timer::timeout(CLOSE_LINGER, async {
+        use futures_lite::AsyncReadExt;
+        while stream
+            .read(&mut sink)
+            .await
+            .map_err(glommio::GlommioError::from)?
+            > 0
+        {}
+        Ok(())
+    })
+    .await;
+}
+
 /// Handles one message of an upgraded connection.
 pub type Handler = dyn FnMut(&Rc<Shard>, ConnKey, Incoming<'_>);
 

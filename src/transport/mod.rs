@@ -1,9 +1,10 @@
-//! Sockets: each shard's listener, and what a new connection becomes (a Pusher WebSocket or
-//! a REST keep-alive connection) once its request head is read.
+//! Sockets: each shard's listener, and what a new connection becomes (a Pusher WebSocket, a
+//! raw `/v3` WebSocket, or a REST keep-alive connection) once its request head is read.
 
 mod head;
 mod io;
 mod pusher;
+mod raw;
 mod rest;
 mod sendmsg;
 
@@ -14,6 +15,7 @@ use glommio::net::{TcpListener, TcpStream};
 use tracing::{debug, warn};
 
 use crate::http::RequestHead;
+use crate::protocol;
 use crate::shard::Shard;
 use crate::ws::handshake;
 
@@ -62,5 +64,9 @@ async fn upgrade(shard: Rc<Shard>, mut stream: TcpStream, head: RequestHead, lef
             return;
         }
     };
-    pusher::run(shard, stream, head, response, leftover).await;
+    if protocol::raw::is_raw_path(&head.path) {
+        raw::run(shard, stream, head, response, leftover).await;
+    } else {
+        pusher::run(shard, stream, head, response, leftover).await;
+    }
 }

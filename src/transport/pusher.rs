@@ -81,21 +81,7 @@ async fn refuse(stream: &mut TcpStream, mut response: Vec<u8>, code: CloseCode, 
         outbound::close_error(code, message).as_bytes(),
     ));
     response.extend_from_slice(&frame::close_frame(code.code(), message));
-    if io::write_all(stream, &response).await.is_ok() {
-        let _ = stream.shutdown(std::net::Shutdown::Write).await;
-        let mut sink = [0u8; 256];
-        let _ = glommio::timer::timeout(std::time::Duration::from_secs(2), async {
-            use futures_lite::AsyncReadExt;
-            while stream
-                .read(&mut sink)
-                .await
-                .map_err(glommio::GlommioError::from)?
-                > 0
-            {}
-            Ok(())
-        })
-        .await;
-    }
+    io::send_and_linger(stream, &response).await;
 }
 
 /// The Pusher message handler.

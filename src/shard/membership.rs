@@ -1,0 +1,221 @@
+//! Subscriptions and presence across shards. A presence channel's members live on its owner
+//! shard (`hash(app, channel) % shards`): joins and leaves travel there, the owner broadcasts
+//! `member_added` / `member_removed` and answers the joiner's shard with the member list. Every
+//! owner-originated event reaches a shard in the order the owner sent it, so each subscriber
+//! sees one consistent member list.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::presence::Joined;
+use super::{ConnKey, Shard};
+use crate::bus::{BusMessage, PresenceJoin, PresenceJoined, PresenceLeave};
+use crate::protocol::presence::{self, Member};
+use crate::protocol::{outbound, SocketId};
+use crate::ws::frame;
+
+/// FNV-1a over the app index and channel name: the same owner on every shard.
+pub fn owner_of(app: u32, channel: &str, shards: usize) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in app.to_le_bytes().iter().chain(channel.as_bytes()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % shards as u64) as usize
+}
+
+impl Shard {
+    /// The owner shard of a channel.
+    pub fn owner(&self, app: u32, channel: &str) -> usize {
+        owner_of(app, channel, self.bus.shards())
+    }
+
+    /// Adds a connection to a channel locally and confirms with `subscription_succeeded`,
+    /// followed by the cached event (or `pusher:cache_miss`) on cache channels.
+    pub fn confirm_subscription(&self, key: ConnKey, channel: &str, data: &str, cached: bool) {
+        let app = {
+            let mut conns = self.conns.borrow_mut();
+            let Some(conn) = conns.get_mut(key) else {
+                return;
+            };
+            if !conn.is_subscribed(channel) {
+                conn.channels.push(channel.into());
+            }
+            conn.app
+        };
+        self.channels.borrow_mut().add(app, channel, key);
+        self.send_text(key, &outbound::subscription_succeeded(channel, data));
+        if cached {
+            let ttl = self.app(app).cache_ttl;
+            let hit = self
+                .cache
+                .borrow()
+                .get(app, channel, ttl, Instant::now())
+                .map(|e| e.frame.clone());
+            match hit {
+                Some(frame) => self.send(key, frame),
+                None => self.send_text(key, &outbound::cache_miss(channel)),
+            }
+        }
+    }
+
+    /// Removes a connection from a channel locally (and from its presence room).
+    pub fn drop_subscription(&self, key: ConnKey, channel: &str) {
+        let (app, socket_id, presence_id) = {
+            let mut conns = self.conns.borrow_mut();
+            let Some(conn) = conns.get_mut(key) else {
+                return;
+            };
+            let Some(pos) = conn.channels.iter().position(|c| &**c == channel) else {
+                return;
+            };
+            conn.channels.swap_remove(pos);
+            let presence_id = conn
+                .presence
+                .iter()
+                .position(|(c, _)| &**c == channel)
+                .map(|i| conn.presence.swap_remove(i).1);
+            (conn.app, conn.socket_id, presence_id)
+        };
+        self.channels.borrow_mut().remove(app, channel, key);
+        if let Some(user_id) = presence_id {
+            self.presence_leave(app, channel, socket_id, &user_id);
+        }
+    }
+
+    /// Asks the owner shard to admit `member` into a presence channel.
+    pub fn presence_join(&self, app: u32, channel: &str, socket_id: SocketId, member: Member) {
+        let join = PresenceJoin {
+            from: self.id(),
+            app,
+            channel: Arc::from(channel),
+            socket_id,
+            member,
+        };
+        match self.owner(app, channel) {
+            o if o == self.id() => self.on_presence_join(join),
+            o => self.bus.send(o, BusMessage::PresenceJoin(join)),
+        }
+    }
+
+    /// Owner side of a join.
+    pub fn on_presence_join(&self, j: PresenceJoin) {
+        let limit = self.app(j.app).max_presence_members as usize;
+        let added = presence::member_added_data(&j.member);
+        let user_id = j.member.id.clone();
+        let outcome = self
+            .rooms
+            .borrow_mut()
+            .join(j.app, &j.channel, j.socket_id, j.member, limit);
+        let data = match outcome {
+            Joined::Admitted {
+                data,
+                added: is_new,
+            } => {
+                if is_new {
+                    let json = outbound::internal_event(
+                        "pusher_internal:member_added",
+                        &j.channel,
+                        &added,
+                    );
+                    self.publish(
+                        j.app,
+                        &j.channel,
+                        frame::text_frame(json.as_bytes()),
+                        Some(j.socket_id),
+                    );
+                }
+                Some(data)
+            }
+            Joined::Full => None,
+        };
+        let reply = PresenceJoined {
+            app: j.app,
+            channel: j.channel,
+            socket_id: j.socket_id,
+            user_id,
+            data,
+        };
+        if j.from == self.id() {
+            self.on_presence_joined(reply);
+        } else {
+            self.bus.send(j.from, BusMessage::PresenceJoined(reply));
+        }
+    }
+
+    /// Joiner side: subscribe the connection, or refuse when the channel is full.
+    pub fn on_presence_joined(&self, j: PresenceJoined) {
+        let Some(key) = self.conn_of(j.socket_id) else {
+            // The connection left while the join travelled: undo it.
+            if j.data.is_some() {
+                self.presence_leave(j.app, &j.channel, j.socket_id, &j.user_id);
+            }
+            return;
+        };
+        let Some(data) = j.data else {
+            let limit = self.app(j.app).max_presence_members;
+            let msg = format!("Presence channel is full: at most {limit} members");
+            self.send_text(
+                key,
+                &outbound::subscription_error(&j.channel, "LimitReached", &msg, 403),
+            );
+            return;
+        };
+        if let Some(conn) = self.conns.borrow_mut().get_mut(key) {
+            if conn.presence_id(&j.channel).is_none() {
+                conn.presence
+                    .push((Box::from(&*j.channel), j.user_id.into()));
+            }
+        }
+        let cached = j.channel.starts_with("presence-cache-");
+        self.confirm_subscription(key, &j.channel, &data, cached);
+    }
+
+    /// Tells the owner shard that a connection left a presence channel.
+    pub fn presence_leave(&self, app: u32, channel: &str, socket_id: SocketId, user_id: &str) {
+        let leave = PresenceLeave {
+            app,
+            channel: Arc::from(channel),
+            socket_id,
+            user_id: user_id.to_string(),
+        };
+        match self.owner(app, channel) {
+            o if o == self.id() => self.on_presence_leave(leave),
+            o => self.bus.send(o, BusMessage::PresenceLeave(leave)),
+        }
+    }
+
+    /// Owner side of a leave: `member_removed` when the user's last connection left.
+    pub fn on_presence_leave(&self, l: PresenceLeave) {
+        let removed = self
+            .rooms
+            .borrow_mut()
+            .leave(l.app, &l.channel, l.socket_id, &l.user_id);
+        if let Some(member) = removed {
+            let data = presence::member_removed_data(&member);
+            let json =
+                outbound::internal_event("pusher_internal:member_removed", &l.channel, &data);
+            self.publish(l.app, &l.channel, frame::text_frame(json.as_bytes()), None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owner_of;
+
+    #[test]
+    fn owner_is_stable_and_in_range() {
+        for shards in 1..8 {
+            for name in ["presence-a", "presence-b", "cache-x"] {
+                let o = owner_of(0, name, shards);
+                assert!(o < shards);
+                assert_eq!(o, owner_of(0, name, shards));
+            }
+        }
+        let spread: std::collections::HashSet<usize> = (0..64)
+            .map(|i| owner_of(0, &format!("presence-{i}"), 4))
+            .collect();
+        assert_eq!(spread.len(), 4);
+    }
+}
