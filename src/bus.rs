@@ -56,6 +56,13 @@ pub enum Query {
         /// Channel name.
         name: String,
     },
+    /// Which of these users are online (answered by each user's owner shard).
+    Online {
+        /// App index.
+        app: u32,
+        /// User ids.
+        ids: Vec<String>,
+    },
     /// Distinct users of the presence channels this shard owns, by channel.
     UserCounts {
         /// App index.
@@ -154,6 +161,24 @@ pub enum BusMessage {
     PresenceJoined(PresenceJoined),
     /// Presence leave, for the owner shard.
     PresenceLeave(PresenceLeave),
+    /// A user's signed-in connection count changes by `delta` (for its owner shard).
+    UserPresence {
+        /// App index.
+        app: u32,
+        /// User id.
+        user_id: String,
+        /// +1 on sign-in, -1 on disconnect.
+        delta: i32,
+    },
+    /// A user came online or went offline.
+    WatchEvent {
+        /// App index.
+        app: u32,
+        /// User id.
+        user_id: String,
+        /// True: online.
+        online: bool,
+    },
     /// Close every connection signed in as this user.
     TerminateUser {
         /// App index.

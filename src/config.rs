@@ -38,6 +38,18 @@ pub struct Settings {
     /// Whether the default app accepts client events (`client-*`).
     #[arg(long, env = "CORECAST_ENABLE_CLIENT_MESSAGES", default_value_t = false, action = clap::ArgAction::Set)]
     pub enable_client_messages: bool,
+    /// Client events per connection per second, for the default app.
+    #[arg(long, env = "CORECAST_MAX_CLIENT_EVENTS_PER_SECOND", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_client_events_per_second: u32,
+    /// Distinct users per presence channel, for the default app.
+    #[arg(long, env = "CORECAST_MAX_PRESENCE_MEMBERS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_presence_members: u32,
+    /// Seconds a cache channel keeps its last event, for the default app.
+    #[arg(long, env = "CORECAST_CACHE_TTL", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub cache_ttl: u64,
+    /// Whether the default app sends watchlist online/offline events to signed-in users.
+    #[arg(long, env = "CORECAST_ENABLE_WATCHLIST_EVENTS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub enable_watchlist_events: bool,
     /// JSON file with several apps (replaces the default app).
     #[arg(long, env = "CORECAST_APPS_FILE")]
     pub apps_file: Option<PathBuf>,
@@ -111,6 +123,9 @@ pub struct AppSpec {
     /// Seconds a cache channel keeps its last event.
     #[serde(default = "cache_ttl")]
     pub cache_ttl_secs: u64,
+    /// Whether signed-in users with a watchlist get online/offline events.
+    #[serde(default)]
+    pub enable_watchlist_events: bool,
 }
 
 fn yes() -> bool {
@@ -159,6 +174,8 @@ pub struct App {
     pub max_presence_members: u32,
     /// Cache channel time to live.
     pub cache_ttl: Duration,
+    /// Whether watchlist events are sent.
+    pub enable_watchlist_events: bool,
 }
 
 /// Everything that is wrong with the configuration, in words for the operator.
@@ -224,9 +241,10 @@ impl Config {
                 max_connections: None,
                 max_payload_kb: None,
                 enable_client_messages: settings.enable_client_messages,
-                max_client_events_per_second: ten(),
-                max_presence_members: hundred(),
-                cache_ttl_secs: cache_ttl(),
+                max_client_events_per_second: settings.max_client_events_per_second,
+                max_presence_members: settings.max_presence_members,
+                cache_ttl_secs: settings.cache_ttl,
+                enable_watchlist_events: settings.enable_watchlist_events,
             }],
         };
         let apps = build_apps(specs, settings.max_payload_kb)?;
@@ -287,6 +305,7 @@ fn build_apps(specs: Vec<AppSpec>, default_payload_kb: u32) -> Result<Vec<App>, 
             max_client_events_per_second: s.max_client_events_per_second,
             max_presence_members: s.max_presence_members,
             cache_ttl: Duration::from_secs(s.cache_ttl_secs),
+            enable_watchlist_events: s.enable_watchlist_events,
         });
     }
     Ok(apps)

@@ -110,6 +110,21 @@ pub fn signin_success(user_data: &str) -> String {
     render("pusher:signin_success", None, SigninData { user_data })
 }
 
+/// `pusher_internal:watchlist_events` with an `online` and/or `offline` entry (empty ones omitted).
+pub fn watchlist_events(online: &[String], offline: &[String]) -> String {
+    let mut events = Vec::new();
+    for (name, ids) in [("online", online), ("offline", offline)] {
+        if !ids.is_empty() {
+            events.push(serde_json::json!({ "name": name, "user_ids": ids }));
+        }
+    }
+    render(
+        "pusher_internal:watchlist_events",
+        None,
+        serde_json::json!({ "events": events }),
+    )
+}
+
 /// A channel event: `{"event":E,"channel":C,"data":D}` (+ `user_id` for presence client events).
 pub fn channel_event(event: &str, channel: &str, data: &str, user_id: Option<&str>) -> String {
     let ev = Event {
@@ -124,6 +139,18 @@ pub fn channel_event(event: &str, channel: &str, data: &str, user_id: Option<&st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn watchlist_events_omit_empty_lists() {
+        assert_eq!(
+            watchlist_events(&["1".into()], &[]),
+            r#"{"event":"pusher_internal:watchlist_events","data":{"events":[{"name":"online","user_ids":["1"]}]}}"#
+        );
+        assert_eq!(
+            watchlist_events(&["1".into()], &["2".into()]),
+            r#"{"event":"pusher_internal:watchlist_events","data":{"events":[{"name":"online","user_ids":["1"]},{"name":"offline","user_ids":["2"]}]}}"#
+        );
+    }
 
     #[test]
     fn connection_established_data_is_a_string() {

@@ -11,6 +11,7 @@ pub mod presence;
 mod query;
 pub mod session;
 mod users;
+mod watchlist;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -69,6 +70,10 @@ pub struct Shard {
     pub rooms: RefCell<presence::Rooms>,
     /// Replica of every cache channel's last event.
     pub cache: RefCell<cache::CacheTable>,
+    /// Signed-in connections per user, for the users this shard owns (watchlist).
+    pub online: RefCell<std::collections::HashMap<(u32, String), u32>>,
+    /// Local watchers: (app, watched user id) → connections whose watchlist has it.
+    pub watchers: RefCell<std::collections::HashMap<(u32, String), Vec<ConnKey>>>,
     /// Signed-in users: (app, user id) → local connections.
     pub users: RefCell<std::collections::HashMap<(u32, String), Vec<ConnKey>>>,
     /// Socket id serial → connection key, for exclusion and lookups.
@@ -97,6 +102,8 @@ impl Shard {
             rooms: RefCell::new(presence::Rooms::default()),
             cache: RefCell::new(cache::CacheTable::default()),
             users: RefCell::new(std::collections::HashMap::new()),
+            online: RefCell::new(std::collections::HashMap::new()),
+            watchers: RefCell::new(std::collections::HashMap::new()),
             sockets: RefCell::new(std::collections::HashMap::new()),
             counter: Cell::new(1),
             queries: Queries::default(),
@@ -152,6 +159,7 @@ impl Shard {
         }
         if let Some(user) = &conn.user {
             self.forget_user(conn.app, &user.id, key);
+            self.watch_signout(key, conn.app, &user.id, &user.watchlist);
         }
         self.globals.app_connections[conn.app as usize].fetch_sub(1, Ordering::Relaxed);
         self.globals.connections.fetch_sub(1, Ordering::Relaxed);
@@ -279,6 +287,18 @@ impl Shard {
         }
     }
 
+    /// Handles a message this shard addressed to itself.
+    fn handle_local(&self, msg: BusMessage) {
+        match msg {
+            BusMessage::UserPresence {
+                app,
+                user_id,
+                delta,
+            } => self.on_user_presence(app, user_id, delta),
+            other => tracing::warn!(?other, "unexpected local bus message"),
+        }
+    }
+
     /// Handles one message from another shard.
     pub fn handle_bus(self: &Rc<Self>, msg: BusMessage) {
         match msg {
@@ -295,6 +315,16 @@ impl Shard {
             BusMessage::PresenceJoined(j) => self.on_presence_joined(j),
             BusMessage::PresenceLeave(l) => self.on_presence_leave(l),
             BusMessage::TerminateUser { app, user_id } => self.terminate_local(app, &user_id),
+            BusMessage::UserPresence {
+                app,
+                user_id,
+                delta,
+            } => self.on_user_presence(app, user_id, delta),
+            BusMessage::WatchEvent {
+                app,
+                user_id,
+                online,
+            } => self.on_watch_event(app, &user_id, online),
             BusMessage::Query { from, id, query } => {
                 let reply = self.answer(&query);
                 self.bus.send(from, BusMessage::Reply { id, reply });

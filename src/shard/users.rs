@@ -1,6 +1,7 @@
 //! Signed-in users: `pusher:signin`, the local index of user → connections, and
 //! terminating a user's connections on every shard.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use super::{ConnKey, Shard};
@@ -12,7 +13,7 @@ use crate::protocol::user::{parse_user_data, MAX_WATCHLIST};
 
 impl Shard {
     /// Handles `pusher:signin`: verify, remember the user, confirm. Failure closes with 4009.
-    pub fn signin(&self, key: ConnKey, auth_value: &str, user_data: &str) {
+    pub fn signin(self: &Rc<Self>, key: ConnKey, auth_value: &str, user_data: &str) {
         let (app, socket_id, current) = {
             let conns = self.conns.borrow();
             let Some(conn) = conns.get(key) else { return };
@@ -41,8 +42,8 @@ impl Shard {
                 )
             }
         };
-        if let Some(id) = current {
-            if id != user.id {
+        if let Some(id) = &current {
+            if *id != user.id {
                 return self.close(
                     key,
                     CloseCode::Unauthorized,
@@ -50,12 +51,12 @@ impl Shard {
                 );
             }
         }
+        if current.is_some() {
+            // Signed in again as the same user: confirm, keep the first sign-in's state.
+            return self.send_text(key, &outbound::signin_success(user_data));
+        }
         let truncated = user.watchlist_truncated;
-        self.users
-            .borrow_mut()
-            .entry((app, user.id.clone()))
-            .or_default()
-            .retain(|k| *k != key);
+        let (user_id, watchlist) = (user.id.clone(), user.watchlist.clone());
         self.users
             .borrow_mut()
             .entry((app, user.id.clone()))
@@ -65,6 +66,7 @@ impl Shard {
             conn.user = Some(Box::new(user));
         }
         self.send_text(key, &outbound::signin_success(user_data));
+        self.watch_signin(key, app, &user_id, &watchlist);
         if truncated {
             let msg = format!(
                 "Watchlist limit exceeded. Only the first {MAX_WATCHLIST} user IDs are accepted."
