@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use serde::Deserialize;
+
+use crate::protocol::flavour::Flavour;
 use thiserror::Error;
 
 /// Command line and environment. Every flag has a `CORECAST_*` variable of the same meaning.
@@ -50,6 +52,9 @@ pub struct Settings {
     /// Whether the default app sends watchlist online/offline events to signed-in users.
     #[arg(long, env = "CORECAST_ENABLE_WATCHLIST_EVENTS", default_value_t = false, action = clap::ArgAction::Set)]
     pub enable_watchlist_events: bool,
+    /// Protocol dialect of the default app: `pusher` or `broadcastt`.
+    #[arg(long, env = "CORECAST_EVENT_PREFIX", default_value = "pusher")]
+    pub event_prefix: Flavour,
     /// JSON file with several apps (replaces the default app).
     #[arg(long, env = "CORECAST_APPS_FILE")]
     pub apps_file: Option<PathBuf>,
@@ -126,6 +131,9 @@ pub struct AppSpec {
     /// Whether signed-in users with a watchlist get online/offline events.
     #[serde(default)]
     pub enable_watchlist_events: bool,
+    /// Protocol dialect: `pusher` (default) or `broadcastt`.
+    #[serde(default)]
+    pub event_prefix: Flavour,
 }
 
 fn yes() -> bool {
@@ -176,6 +184,8 @@ pub struct App {
     pub cache_ttl: Duration,
     /// Whether watchlist events are sent.
     pub enable_watchlist_events: bool,
+    /// Protocol dialect.
+    pub event_prefix: Flavour,
 }
 
 /// Everything that is wrong with the configuration, in words for the operator.
@@ -245,6 +255,7 @@ impl Config {
                 max_presence_members: settings.max_presence_members,
                 cache_ttl_secs: settings.cache_ttl,
                 enable_watchlist_events: settings.enable_watchlist_events,
+                event_prefix: settings.event_prefix,
             }],
         };
         let apps = build_apps(specs, settings.max_payload_kb)?;
@@ -306,6 +317,7 @@ fn build_apps(specs: Vec<AppSpec>, default_payload_kb: u32) -> Result<Vec<App>, 
             max_presence_members: s.max_presence_members,
             cache_ttl: Duration::from_secs(s.cache_ttl_secs),
             enable_watchlist_events: s.enable_watchlist_events,
+            event_prefix: s.event_prefix,
         });
     }
     Ok(apps)

@@ -15,6 +15,7 @@ use crate::bus;
 use crate::config::{Config, ConfigError};
 use crate::limits;
 use crate::protocol::codes::CloseCode;
+use crate::protocol::flavour::Flavour;
 use crate::protocol::outbound;
 use crate::shard::keepalive::{self, KeepAlive};
 use crate::shard::{ConnKind, Globals, Shard};
@@ -164,17 +165,17 @@ async fn sweep(shard: Rc<Shard>) {
                 KeepAlive::Idle => {}
                 KeepAlive::Probe => {
                     conn.ping_sent = Some(now);
-                    probe.push((key, conn.kind));
+                    probe.push((key, conn.kind, conn.app));
                 }
                 KeepAlive::Expire => expire.push(key),
             }
         }
-        for (key, kind) in probe {
-            let ping = match kind {
-                ConnKind::Pusher => &pusher_ping,
-                ConnKind::Raw => &raw_ping,
-            };
-            shard.send(key, ping.clone());
+        for (key, kind, app) in probe {
+            match (kind, shard.app(app).event_prefix) {
+                (ConnKind::Raw, _) => shard.send(key, raw_ping.clone()),
+                (ConnKind::Pusher, Flavour::Pusher) => shard.send(key, pusher_ping.clone()),
+                (ConnKind::Pusher, _) => shard.send_text(key, outbound::ping()),
+            }
         }
         for key in expire {
             shard.close(key, CloseCode::PongTimeout, CloseCode::PongTimeout.reason());

@@ -4,6 +4,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use thiserror::Error;
 
+use super::flavour::Flavour;
+
 /// A parsed client message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientMessage {
@@ -88,11 +90,17 @@ struct SigninData {
     user_data: String,
 }
 
-/// Parses one text message from a client.
+/// Parses one text message from a Pusher-flavoured client.
 pub fn parse(text: &[u8]) -> Result<ClientMessage, InboundError> {
+    parse_as(text, Flavour::Pusher)
+}
+
+/// Parses one text message from a client of an app with the given flavour.
+pub fn parse_as(text: &[u8], flavour: Flavour) -> Result<ClientMessage, InboundError> {
     let env: Envelope<'_> =
         serde_json::from_slice(text).map_err(|e| InboundError::Malformed(e.to_string()))?;
-    let event = env.event.as_ref();
+    let event = flavour.inbound(env.event.as_ref());
+    let event = event.as_ref();
     match event {
         "pusher:ping" => Ok(ClientMessage::Ping),
         "pusher:pong" => Ok(ClientMessage::Pong),
@@ -117,7 +125,7 @@ pub fn parse(text: &[u8]) -> Result<ClientMessage, InboundError> {
             Ok(ClientMessage::Ignored)
         }
         _ => Ok(ClientMessage::ClientEvent {
-            event: env.event.into_owned(),
+            event: event.to_string(),
             channel: env.channel,
             data: data_as_string(env.data),
         }),

@@ -3,6 +3,7 @@
 
 pub mod channel;
 pub mod codes;
+pub mod flavour;
 pub mod inbound;
 pub mod outbound;
 pub mod presence;

@@ -25,6 +25,7 @@ use slab::Slab;
 use crate::bus::{Broadcast, Bus, BusMessage};
 use crate::config::{App, Config};
 use crate::protocol::codes::CloseCode;
+use crate::protocol::flavour::Flavour;
 use crate::protocol::{outbound, SocketId};
 use crate::ws::frame;
 
@@ -85,6 +86,9 @@ pub struct Shard {
     /// Read buffer shared by every connection of the shard (borrowed only while parsing).
     pub scratch: RefCell<Vec<u8>>,
 }
+
+/// Close reason for a consumer that fell too far behind.
+const SLOW_CONSUMER: &str = "Slow consumer: outbound buffer full";
 
 /// Size of the shared read buffer.
 const SCRATCH_BYTES: usize = 64 * 1024;
@@ -183,20 +187,32 @@ impl Shard {
             close_conn(
                 conn,
                 CloseCode::OverCapacity,
-                "Slow consumer: outbound buffer full",
+                SLOW_CONSUMER,
+                self.app(conn.app).event_prefix,
             );
         }
     }
 
     /// Queues a JSON text message on one connection.
     pub fn send_text(&self, key: ConnKey, json: &str) {
-        self.send(key, frame::text_frame(json.as_bytes()));
+        let flavour = match self.conns.borrow().get(key) {
+            Some(conn) => self.app(conn.app).event_prefix,
+            None => return,
+        };
+        match flavour {
+            Flavour::Pusher => self.send(key, frame::text_frame(json.as_bytes())),
+            f => self.send(
+                key,
+                frame::text_frame(f.outbound(json.to_string()).as_bytes()),
+            ),
+        }
     }
 
     /// Closes a connection with a Pusher code: `pusher:error`, then the close frame.
     pub fn close(&self, key: ConnKey, code: CloseCode, message: &str) {
         if let Some(conn) = self.conns.borrow_mut().get_mut(key) {
-            close_conn(conn, code, message);
+            let flavour = self.app(conn.app).event_prefix;
+            close_conn(conn, code, message, flavour);
         }
     }
 
@@ -280,7 +296,8 @@ impl Shard {
                     close_conn(
                         conn,
                         CloseCode::OverCapacity,
-                        "Slow consumer: outbound buffer full",
+                        SLOW_CONSUMER,
+                        self.app(conn.app).event_prefix,
                     );
                 }
             }
@@ -334,16 +351,19 @@ impl Shard {
     }
 }
 
-/// Queues `pusher:error` (for 4xxx codes) and a close frame, dropping unsent output.
-fn close_conn(conn: &mut Conn, code: CloseCode, message: &str) {
+/// Queues the error message (for 4xxx codes: `pusher:error` in the app's flavour, or
+/// `{"error":…}` on raw connections) and a close frame, dropping unsent output.
+fn close_conn(conn: &mut Conn, code: CloseCode, message: &str, flavour: Flavour) {
     if conn.phase != ConnPhase::Open {
         return;
     }
     conn.discard_unsent();
     if code.sends_pusher_error() {
-        conn.force_push(frame::text_frame(
-            outbound::close_error(code, message).as_bytes(),
-        ));
+        let text = match conn.kind {
+            ConnKind::Pusher => flavour.outbound(outbound::close_error(code, message)),
+            ConnKind::Raw => serde_json::json!({ "error": message }).to_string(),
+        };
+        conn.force_push(frame::text_frame(text.as_bytes()));
     }
     conn.force_push(frame::close_frame(code.code(), message));
     conn.phase = ConnPhase::Closing;

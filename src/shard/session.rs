@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::{ConnKey, Shard};
 use crate::auth;
 use crate::protocol::codes::{CLIENT_EVENT_RATE_LIMIT, CLIENT_EVENT_REJECTED};
+use crate::protocol::flavour::Flavour;
 use crate::protocol::inbound::{self, ClientMessage, SubscribeRequest};
 use crate::protocol::{outbound, presence, ChannelKind, ChannelName};
 use crate::ws::frame;
@@ -18,9 +19,14 @@ const MAX_USER_INFO: usize = 1024;
 
 /// Handles one text message from a Pusher connection.
 pub fn on_text(shard: &Rc<Shard>, key: ConnKey, text: &[u8]) {
-    match inbound::parse(text) {
+    let Some(app) = shard.conns.borrow().get(key).map(|c| c.app) else {
+        return;
+    };
+    let flavour = shard.app(app).event_prefix;
+    match inbound::parse_as(text, flavour) {
         Err(e) => shard.send_text(key, &outbound::error(None, &e.to_string(), None)),
-        Ok(ClientMessage::Ping) => shard.send(key, pong_frame()),
+        Ok(ClientMessage::Ping) if flavour == Flavour::Pusher => shard.send(key, pong_frame()),
+        Ok(ClientMessage::Ping) => shard.send_text(key, outbound::pong()),
         Ok(ClientMessage::Pong) | Ok(ClientMessage::Ignored) => {}
         Ok(ClientMessage::Subscribe(req)) => subscribe(shard, key, req),
         Ok(ClientMessage::Unsubscribe { channel }) => shard.drop_subscription(key, &channel),

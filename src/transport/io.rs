@@ -19,7 +19,7 @@ use tracing::error;
 
 use super::sendmsg::{self, MAX_SLICES};
 use crate::shard::{ConnKey, ConnPhase, Shard};
-use crate::ws::frame::{Flow, Incoming, MessageReader};
+use crate::ws::frame::{self, Flow, Incoming, MessageReader};
 
 /// How long a closing connection waits for the peer to close after our close frame.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
@@ -99,6 +99,17 @@ pub async fn run_ws(
     drop(reg);
 }
 
+/// Fails the connection after a protocol violation: queues the close frame *behind* the replies
+/// already queued for the valid messages that preceded the violation (they are not discarded).
+fn fail(shard: &Shard, key: ConnKey, code: u16, reason: &str) {
+    if let Some(conn) = shard.conns.borrow_mut().get_mut(key) {
+        if conn.phase == ConnPhase::Open {
+            conn.force_push(frame::close_frame(code, reason));
+            conn.phase = ConnPhase::Closing;
+        }
+    }
+}
+
 struct WsConn {
     shard: Rc<Shard>,
     key: ConnKey,
@@ -145,7 +156,7 @@ impl WsConn {
             }
         });
         if let Err(e) = result {
-            shard.close_ws(key, e.close_code(), &e.to_string());
+            fail(shard, key, e.close_code(), &e.to_string());
         }
     }
 
