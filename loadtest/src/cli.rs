@@ -97,7 +97,9 @@ pub fn parse_rate(s: &str) -> Result<Rate, String> {
     }
     match s.parse::<f64>() {
         Ok(r) if r.is_finite() && r > 0.0 => Ok(Rate::PerSec(r)),
-        _ => Err(format!("invalid rate {s:?}: expected a positive number or \"max\"")),
+        _ => Err(format!(
+            "invalid rate {s:?}: expected a positive number or \"max\""
+        )),
     }
 }
 
@@ -131,8 +133,8 @@ pub struct FanoutArgs {
     /// REST: requests in flight at most (one keep-alive HTTP connection each).
     #[arg(long, default_value_t = 64)]
     pub inflight: usize,
-    /// Client mode: publisher connections (default: enough for 10 events/s each, at least one
-    /// per channel).
+    /// Client mode: publisher connections (default: 8 events/s each, below the usual limit of
+    /// 10 client events/s per connection; at least one per channel).
     #[arg(long)]
     pub publishers: Option<u32>,
     /// Stop after this many publishes even if the duration has not elapsed.
@@ -222,9 +224,27 @@ mod tests {
     #[test]
     fn example_command_parses() {
         let cli = Cli::try_parse_from([
-            "corecast-loadtest", "fanout", "--url", "ws://127.0.0.1:6001", "--app-id", "app-id",
-            "--key", "app-key", "--secret", "app-secret", "--connections", "1000", "--channels",
-            "1", "--rate", "max", "--payload", "100", "--duration", "10", "--json",
+            "corecast-loadtest",
+            "fanout",
+            "--url",
+            "ws://127.0.0.1:6001",
+            "--app-id",
+            "app-id",
+            "--key",
+            "app-key",
+            "--secret",
+            "app-secret",
+            "--connections",
+            "1000",
+            "--channels",
+            "1",
+            "--rate",
+            "max",
+            "--payload",
+            "100",
+            "--duration",
+            "10",
+            "--json",
         ])
         .expect("parses");
         match cli.scenario {

@@ -29,7 +29,10 @@ pub fn process_cpu_time() -> Duration {
 
 impl CpuSample {
     pub fn now() -> Self {
-        Self { cpu: process_cpu_time(), wall: Instant::now() }
+        Self {
+            cpu: process_cpu_time(),
+            wall: Instant::now(),
+        }
     }
 
     /// Usage between `self` and now, relative to `threads` threads.
@@ -54,9 +57,17 @@ pub struct CpuUsage {
 impl CpuUsage {
     pub fn compute(cpu: Duration, wall: Duration, threads: usize) -> Self {
         let wall_s = wall.as_secs_f64();
-        let cores = if wall_s > 0.0 { cpu.as_secs_f64() / wall_s } else { 0.0 };
+        let cores = if wall_s > 0.0 {
+            cpu.as_secs_f64() / wall_s
+        } else {
+            0.0
+        };
         let percent = 100.0 * cores / threads.max(1) as f64;
-        Self { cores, percent, saturated: percent >= SATURATION_PERCENT }
+        Self {
+            cores,
+            percent,
+            saturated: percent >= SATURATION_PERCENT,
+        }
     }
 }
 

@@ -7,14 +7,21 @@ pub const FD_RESERVE: u64 = 64;
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit and checks that `needed` descriptors fit.
 /// Returns the new soft limit.
+#[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every target.
 pub fn ensure_nofile(needed: u64) -> Result<u64, String> {
-    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit read and write the struct we pass.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
         return Err("getrlimit(RLIMIT_NOFILE) failed".into());
     }
     if rl.rlim_cur < rl.rlim_max {
-        let raised = libc::rlimit { rlim_cur: rl.rlim_max, rlim_max: rl.rlim_max };
+        let raised = libc::rlimit {
+            rlim_cur: rl.rlim_max,
+            rlim_max: rl.rlim_max,
+        };
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
             rl.rlim_cur = rl.rlim_max;
         }

@@ -1,1 +1,165 @@
-fn main() {}
+//! corecast-loadtest: load generator for Pusher protocol 7 compatible WebSocket servers.
+
+mod cli;
+mod cpu;
+mod limits;
+mod net;
+mod payload;
+mod pusher;
+mod report;
+mod rest;
+mod scenarios;
+mod sign;
+mod stats;
+mod target;
+
+use clap::Parser;
+use cli::{Cli, Scenario};
+use scenarios::Ctx;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Extra time allowed beyond the planned phases before the process exits on its own.
+const GRACE: Duration = Duration::from_secs(30);
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("corecast-loadtest: {msg}");
+    ExitCode::from(2)
+}
+
+fn secs(name: &str, v: f64) -> Result<Duration, String> {
+    if (0.0..86_400.0).contains(&v) {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(format!("{name} must be between 0 and 86400 seconds"))
+    }
+}
+
+/// Planned connections and the longest the run may take.
+fn plan(s: &Scenario) -> Result<(u64, Duration), String> {
+    let c = s.common();
+    let duration = secs("--duration", c.duration)?;
+    let setup = secs("--setup-timeout", c.setup_timeout)?;
+    let connect = secs("--connect-timeout", c.connect_timeout)?;
+    Ok(match s {
+        Scenario::Fanout(a) => {
+            if a.channels == 0 {
+                return Err("--channels must be at least 1".into());
+            }
+            let drain = secs("--drain", a.drain)?;
+            let conns = scenarios::fanout::planned_connections(a);
+            (conns, setup * 2 + duration + drain + connect * 2)
+        }
+        Scenario::Connect(a) => {
+            let hold = secs("--hold", a.hold)?;
+            (a.connections, duration + connect * 3 + hold)
+        }
+        Scenario::Presence(a) => {
+            if a.channels == 0 {
+                return Err("--channels must be at least 1".into());
+            }
+            let drain = secs("--drain", a.drain)?;
+            let churn = Duration::from_millis(a.dwell_ms + a.pause_ms) + connect * 3;
+            let conns = scenarios::presence::planned_connections(a);
+            (conns, setup * 2 + duration + churn + drain)
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let common = cli.scenario.common().clone();
+    let target = match target::parse_url(&common.url, common.allow_remote) {
+        Ok(t) => t,
+        Err(e) => return fail(&e),
+    };
+    let (conns, budget) = match plan(&cli.scenario) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let threads = common
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let sources = match target::source_addrs(&target, common.source_addrs, conns) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    if let Err(e) = limits::ensure_nofile(conns + limits::FD_RESERVE) {
+        return fail(&e);
+    }
+    if let Some(ports) = limits::ephemeral_ports() {
+        let per_addr = conns / sources.len().max(1) as u64;
+        if per_addr > ports {
+            eprintln!(
+                "warning: {per_addr} connections per source address exceed the {ports} \
+                 ephemeral ports; raise --source-addrs"
+            );
+        }
+    }
+
+    // Hard deadline: whatever happens, the process ends by itself.
+    let deadline = budget + GRACE;
+    std::thread::spawn(move || {
+        std::thread::sleep(deadline);
+        eprintln!(
+            "corecast-loadtest: hard deadline of {}s reached, exiting",
+            deadline.as_secs()
+        );
+        std::process::exit(3);
+    });
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("loadtest-worker")
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start runtime: {e}")),
+    };
+    let connector = Arc::new(net::Connector::new(
+        target,
+        sources.clone(),
+        Duration::from_secs_f64(common.connect_timeout),
+        &common.key,
+        &common.secret,
+    ));
+    let ctx = Ctx {
+        connector,
+        app_id: common.app_id.clone(),
+        threads,
+        quiet: common.quiet,
+        duration: Duration::from_secs_f64(common.duration),
+        concurrency: common.concurrency.max(1),
+        setup_timeout: Duration::from_secs_f64(common.setup_timeout),
+    };
+    let mut report = runtime.block_on(async {
+        match &cli.scenario {
+            Scenario::Fanout(a) => scenarios::fanout::run(a, &ctx).await,
+            Scenario::Connect(a) => scenarios::connect::run(a, &ctx).await,
+            Scenario::Presence(a) => scenarios::presence::run(a, &ctx).await,
+        }
+    });
+    report.param("url", common.url.clone());
+    report.param("source_addrs", sources.len().max(1) as u64);
+    if report.cpu.saturated {
+        report.warnings.push(format!(
+            "the load generator used {:.0}% of its {} threads: results may be limited by the \
+             client, not the server",
+            report.cpu.percent, threads
+        ));
+    }
+    print!("{}", report.table());
+    if common.json {
+        println!("{}", report.to_json());
+    }
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("corecast-loadtest: nothing could be measured (see failures above)");
+        ExitCode::from(1)
+    }
+}

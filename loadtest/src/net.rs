@@ -17,6 +17,9 @@ use tokio_tungstenite::WebSocketStream;
 
 pub type Ws = WebSocketStream<TcpStream>;
 
+/// Longest a single outgoing frame may wait for the peer to accept it.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Why a connection attempt or subscription failed; `reason()` is the report bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnError {
@@ -165,7 +168,8 @@ impl Connector {
                     std::mem::size_of::<libc::c_int>() as libc::socklen_t,
                 );
             }
-            sock.bind(SocketAddr::new(src, 0)).map_err(|e| ConnError::Tcp(io_reason(&e)))?;
+            sock.bind(SocketAddr::new(src, 0))
+                .map_err(|e| ConnError::Tcp(io_reason(&e)))?;
         }
         let stream = match timeout(self.connect_timeout, sock.connect(addr)).await {
             Ok(Ok(s)) => s,
@@ -187,21 +191,26 @@ impl Connector {
 
     async fn open_inner(&self, start: u64) -> Result<PusherConn, ConnError> {
         let stream = self.tcp().await?;
-        let (mut ws, _resp) =
-            tokio_tungstenite::client_async(self.ws_url.as_str(), stream).await.map_err(|e| {
-                match e {
-                    tungstenite::Error::Io(io) => ConnError::Handshake(io_reason(&io)),
-                    other => ConnError::Handshake(short_ws_error(&other)),
-                }
+        let (mut ws, _resp) = tokio_tungstenite::client_async(self.ws_url.as_str(), stream)
+            .await
+            .map_err(|e| match e {
+                tungstenite::Error::Io(io) => ConnError::Handshake(io_reason(&io)),
+                other => ConnError::Handshake(short_ws_error(&other)),
             })?;
         let mut error_code = None;
         loop {
             match classify(ws.next().await) {
                 Incoming::Text(t) => {
-                    let Ok(frame) = pusher::parse_frame(&t) else { continue };
+                    let Ok(frame) = pusher::parse_frame(&t) else {
+                        continue;
+                    };
                     if let Some(socket_id) = pusher::socket_id(&frame) {
                         let handshake_us = now_us().saturating_sub(start);
-                        return Ok(PusherConn { ws, socket_id, handshake_us });
+                        return Ok(PusherConn {
+                            ws,
+                            socket_id,
+                            handshake_us,
+                        });
                     }
                     if frame.event == pusher::ERROR {
                         error_code = pusher::error_code(&frame);
@@ -226,11 +235,16 @@ impl Connector {
     }
 }
 
+/// Sends one text frame; a peer that stops reading makes this fail after `SEND_TIMEOUT`.
 pub async fn send_text(ws: &mut Ws, text: String) -> Result<(), ConnError> {
-    ws.send(Message::text(text)).await.map_err(|e| match e {
-        tungstenite::Error::Io(io) => ConnError::Closed(format!("io_{}", io_reason(&io))),
-        _ => ConnError::Closed("eof".into()),
-    })
+    match timeout(SEND_TIMEOUT, ws.send(Message::text(text))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(tungstenite::Error::Io(io))) => {
+            Err(ConnError::Closed(format!("io_{}", io_reason(&io))))
+        }
+        Ok(Err(_)) => Err(ConnError::Closed("eof".into())),
+        Err(_) => Err(ConnError::Timeout("send")),
+    }
 }
 
 /// Sends `pusher:subscribe` and waits for `subscription_succeeded` on that channel, answering
@@ -247,7 +261,9 @@ pub async fn subscribe(
         loop {
             match classify(ws.next().await) {
                 Incoming::Text(t) => {
-                    let Ok(frame) = pusher::parse_frame(&t) else { continue };
+                    let Ok(frame) = pusher::parse_frame(&t) else {
+                        continue;
+                    };
                     if let Some(outcome) = subscribe_reply(&frame, channel) {
                         return outcome;
                     }
@@ -273,7 +289,9 @@ fn subscribe_reply(frame: &Frame<'_>, channel: &str) -> Option<Result<(), ConnEr
         return Some(Ok(()));
     }
     if frame.event == pusher::SUBSCRIPTION_ERROR && same_channel {
-        return Some(Err(ConnError::Subscribe(pusher::subscription_error_type(frame))));
+        return Some(Err(ConnError::Subscribe(pusher::subscription_error_type(
+            frame,
+        ))));
     }
     if frame.event == pusher::ERROR && (frame.channel.is_none() || same_channel) {
         // Servers without subscription_error answer a refused subscription with pusher:error.
@@ -296,19 +314,27 @@ mod tests {
 
     #[test]
     fn classifies_closes_and_errors() {
-        let frame = CloseFrame { code: CloseCode::from(4100), reason: "slow".into() };
+        let frame = CloseFrame {
+            code: CloseCode::from(4100),
+            reason: "slow".into(),
+        };
         match classify(Some(Ok(Message::Close(Some(frame))))) {
             Incoming::Closed(r) => assert_eq!(r, "4100"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(classify(None), Incoming::Closed(r) if r == "eof"));
-        assert!(matches!(classify(Some(Ok(Message::Close(None)))), Incoming::Closed(r) if r == "no_code"));
+        assert!(
+            matches!(classify(Some(Ok(Message::Close(None)))), Incoming::Closed(r) if r == "no_code")
+        );
         let reset = io::Error::from_raw_os_error(libc::ECONNRESET);
         assert!(matches!(
             classify(Some(Err(tungstenite::Error::Io(reset)))),
             Incoming::Closed(r) if r == "io_reset"
         ));
-        assert!(matches!(classify(Some(Ok(Message::text("{}")))), Incoming::Text(_)));
+        assert!(matches!(
+            classify(Some(Ok(Message::text("{}")))),
+            Incoming::Text(_)
+        ));
     }
 
     #[test]
@@ -327,8 +353,11 @@ mod tests {
             subscribe_reply(&err, "c").map(|r| r.map_err(|e| e.reason())),
             Some(Err("subscribe_AuthError".into()))
         );
-        let perr = pusher::parse_frame(r#"{"event":"pusher:error","data":{"code":null}}"#)
-            .expect("f");
-        assert!(matches!(subscribe_reply(&perr, "c"), Some(Err(ConnError::Subscribe(_)))));
+        let perr =
+            pusher::parse_frame(r#"{"event":"pusher:error","data":{"code":null}}"#).expect("f");
+        assert!(matches!(
+            subscribe_reply(&perr, "c"),
+            Some(Err(ConnError::Subscribe(_)))
+        ));
     }
 }

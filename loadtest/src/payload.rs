@@ -24,7 +24,10 @@ pub struct Stamp {
 
 /// Encodes a stamp, padded with `x` to `size` bytes (never truncated below the header).
 pub fn encode(stamp: Stamp, size: usize) -> String {
-    let mut s = format!("{PREFIX}{}:{}:{}:", stamp.publisher, stamp.seq, stamp.sent_us);
+    let mut s = format!(
+        "{PREFIX}{}:{}:{}:",
+        stamp.publisher, stamp.seq, stamp.sent_us
+    );
     if s.len() < size {
         s.extend(std::iter::repeat_n('x', size - s.len()));
     }
@@ -42,7 +45,11 @@ pub fn decode(data: &str) -> Option<Stamp> {
     if !padding.bytes().all(|b| b == b'x') {
         return None;
     }
-    Some(Stamp { publisher, seq, sent_us })
+    Some(Stamp {
+        publisher,
+        seq,
+        sent_us,
+    })
 }
 
 #[cfg(test)]
@@ -51,7 +58,11 @@ mod tests {
 
     #[test]
     fn round_trip_with_padding() {
-        let st = Stamp { publisher: 7, seq: 123_456, sent_us: 987_654_321 };
+        let st = Stamp {
+            publisher: 7,
+            seq: 123_456,
+            sent_us: 987_654_321,
+        };
         let s = encode(st, 100);
         assert_eq!(s.len(), 100);
         assert!(s.starts_with("lt:7:123456:987654321:xxx"));
@@ -60,7 +71,11 @@ mod tests {
 
     #[test]
     fn small_sizes_keep_the_header() {
-        let st = Stamp { publisher: 0, seq: 0, sent_us: 5 };
+        let st = Stamp {
+            publisher: 0,
+            seq: 0,
+            sent_us: 5,
+        };
         let s = encode(st, 1);
         assert_eq!(s, "lt:0:0:5:");
         assert_eq!(decode(&s), Some(st));

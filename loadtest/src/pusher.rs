@@ -135,8 +135,7 @@ mod tests {
         let f = parse_frame(r#"{"event":"pusher:error","data":{"code":4100,"message":"x"}}"#)
             .expect("frame");
         assert_eq!(error_code(&f), Some(4100));
-        let f = parse_frame(r#"{"event":"pusher:error","data":"{\"code\":4301}"}"#)
-            .expect("frame");
+        let f = parse_frame(r#"{"event":"pusher:error","data":"{\"code\":4301}"}"#).expect("frame");
         assert_eq!(error_code(&f), Some(4301));
         let f = parse_frame(r#"{"event":"pusher:error","data":{"code":null,"message":"x"}}"#)
             .expect("frame");

@@ -25,6 +25,8 @@ pub struct Report {
     /// Scenario-specific results, emitted as top-level JSON keys.
     pub results: Vec<(&'static str, Value)>,
     pub warnings: Vec<String>,
+    /// False when the run could not measure anything (e.g. no connection was established).
+    pub ok: bool,
 }
 
 impl Report {
@@ -43,6 +45,7 @@ impl Report {
             params: Vec::new(),
             results: Vec::new(),
             warnings: Vec::new(),
+            ok: true,
         }
     }
 
@@ -57,8 +60,14 @@ impl Report {
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();
         m.insert("scenario".into(), json!(self.scenario));
-        m.insert("deliveries_per_sec".into(), json!(round1(self.deliveries_per_sec)));
-        m.insert("publishes_per_sec".into(), json!(round1(self.publishes_per_sec)));
+        m.insert(
+            "deliveries_per_sec".into(),
+            json!(round1(self.deliveries_per_sec)),
+        );
+        m.insert(
+            "publishes_per_sec".into(),
+            json!(round1(self.publishes_per_sec)),
+        );
         m.insert("latency_us".into(), json!(self.latency_us));
         m.insert("lost".into(), json!(self.lost));
         m.insert("out_of_order".into(), json!(self.out_of_order));
@@ -80,8 +89,14 @@ impl Report {
             rows.push(((*k).into(), render(v)));
         }
         let n_params = rows.len();
-        rows.push(("deliveries/s".into(), format!("{:.1}", self.deliveries_per_sec)));
-        rows.push(("publishes/s".into(), format!("{:.1}", self.publishes_per_sec)));
+        rows.push((
+            "deliveries/s".into(),
+            format!("{:.1}", self.deliveries_per_sec),
+        ));
+        rows.push((
+            "publishes/s".into(),
+            format!("{:.1}", self.publishes_per_sec),
+        ));
         rows.push((
             format!("{} (µs)", self.latency_label),
             render(&json!(self.latency_us)),
@@ -104,11 +119,19 @@ impl Report {
                 self.cpu.percent,
                 self.threads,
                 self.cpu.cores,
-                if self.cpu.saturated { "  SATURATED" } else { "" }
+                if self.cpu.saturated {
+                    "  SATURATED"
+                } else {
+                    ""
+                }
             ),
         ));
 
-        let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+        let width = rows
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0);
         let mut out = String::new();
         let _ = writeln!(out, "== corecast-loadtest {} ==", self.scenario);
         for (i, (k, v)) in rows.iter().enumerate() {
@@ -122,6 +145,15 @@ impl Report {
             let _ = writeln!(out, "WARNING: {w}");
         }
         out
+    }
+}
+
+/// A JSON number, integral when the value has no fractional part.
+pub fn number(x: f64) -> Value {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        json!(x as i64)
+    } else {
+        json!(x)
     }
 }
 
@@ -151,9 +183,11 @@ fn render(v: &Value) -> String {
             )
         }
         Value::Object(m) if m.is_empty() => "none".into(),
-        Value::Object(m) => {
-            m.iter().map(|(k, v)| format!("{k}={}", render(v))).collect::<Vec<_>>().join(", ")
-        }
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", render(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
         other => other.to_string(),
     }
 }
@@ -163,7 +197,11 @@ mod tests {
     use super::*;
 
     fn sample() -> Report {
-        let cpu = CpuUsage { cores: 0.5, percent: 25.0, saturated: false };
+        let cpu = CpuUsage {
+            cores: 0.5,
+            percent: 25.0,
+            saturated: false,
+        };
         let mut r = Report::new("connect", cpu, 2);
         r.param("connections", 10);
         r.result("connections_per_sec", 123.4);
@@ -196,8 +234,14 @@ mod tests {
             assert!(v.get(key).is_some(), "missing {key}");
         }
         for key in ["p50", "p90", "p99", "p999", "max"] {
-            assert!(v["latency_us"].get(key).is_some(), "missing latency_us.{key}");
-            assert!(v["handshake_us"].get(key).is_some(), "missing handshake_us.{key}");
+            assert!(
+                v["latency_us"].get(key).is_some(),
+                "missing latency_us.{key}"
+            );
+            assert!(
+                v["handshake_us"].get(key).is_some(),
+                "missing handshake_us.{key}"
+            );
         }
         assert_eq!(v["scenario"], "connect");
         assert_eq!(v["client_saturated"], false);

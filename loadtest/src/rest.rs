@@ -42,7 +42,9 @@ pub fn event_body(name: &str, channel: &str, data: &str) -> String {
 
 /// Whether a `Connection` header value asks to close the connection.
 pub fn wants_close(value: &[u8]) -> bool {
-    value.split(|&b| b == b',').any(|tok| tok.trim_ascii().eq_ignore_ascii_case(b"close"))
+    value
+        .split(|&b| b == b',')
+        .any(|tok| tok.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
 pub struct RestClient {
@@ -93,7 +95,9 @@ impl RestClient {
             self.sender = None;
             return Err("http_connection_closed".into());
         }
-        self.sender.as_mut().ok_or_else(|| "http_connection_closed".to_string())
+        self.sender
+            .as_mut()
+            .ok_or_else(|| "http_connection_closed".to_string())
     }
 
     /// Publishes one pre-built JSON body.
@@ -137,7 +141,10 @@ impl RestClient {
                 return Outcome::Failed("http_connection_error".into());
             }
         };
-        let close = response.headers().get(CONNECTION).is_some_and(|v| wants_close(v.as_bytes()));
+        let close = response
+            .headers()
+            .get(CONNECTION)
+            .is_some_and(|v| wants_close(v.as_bytes()));
         let status = response.status().as_u16();
         let body_ok = response.into_body().collect().await.is_ok();
         if close || !body_ok {

@@ -49,7 +49,11 @@ pub fn signed_query(
     extra: &[(&str, &str)],
 ) -> String {
     let ts = timestamp.to_string();
-    let md5 = if body.is_empty() { None } else { Some(md5_hex(body)) };
+    let md5 = if body.is_empty() {
+        None
+    } else {
+        Some(md5_hex(body))
+    };
     let mut params: Vec<(String, &str)> = vec![
         ("auth_key".into(), key),
         ("auth_timestamp".into(), &ts),
@@ -60,7 +64,11 @@ pub fn signed_query(
     }
     params.extend(extra.iter().map(|(k, v)| (k.to_ascii_lowercase(), *v)));
     params.sort_by(|a, b| a.0.cmp(&b.0));
-    let query = params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    let query = params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
     let to_sign = format!("{}\n{}\n{}", method.to_ascii_uppercase(), path, query);
     format!("{query}&auth_signature={}", hmac_hex(secret, &to_sign))
 }

@@ -44,7 +44,10 @@ fn classify_host(host: &str) -> HostKind {
     if host.eq_ignore_ascii_case("localhost") {
         return HostKind::Loopback(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
-    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     match bare.parse::<IpAddr>() {
         Ok(ip) if is_loopback(ip) => HostKind::Loopback(ip),
         Ok(ip) => HostKind::OtherIp(ip),
@@ -109,7 +112,9 @@ pub fn parse_url(url: &str, allow_remote: bool) -> Result<Target, String> {
 
 fn split_host_port(authority: &str) -> Result<(&str, u16), String> {
     let (host, port) = if authority.starts_with('[') {
-        let end = authority.find(']').ok_or("unterminated IPv6 literal in --url")?;
+        let end = authority
+            .find(']')
+            .ok_or("unterminated IPv6 literal in --url")?;
         let after = &authority[end + 1..];
         let port = match after.strip_prefix(':') {
             Some(p) => Some(p),
@@ -124,7 +129,9 @@ fn split_host_port(authority: &str) -> Result<(&str, u16), String> {
         }
     };
     let port = match port {
-        Some(p) => p.parse::<u16>().map_err(|_| format!("invalid port {p:?} in --url"))?,
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| format!("invalid port {p:?} in --url"))?,
         None => 80,
     };
     if host.is_empty() {
@@ -155,7 +162,9 @@ pub fn source_addrs(
     if n == 1 {
         return Ok(Vec::new());
     }
-    Ok((1..=n).map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i as u8))).collect())
+    Ok((1..=n)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i as u8)))
+        .collect())
 }
 
 #[cfg(test)]

@@ -40,7 +40,11 @@ impl Tally {
     }
 
     pub fn total(&self) -> u64 {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).values().sum()
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .sum()
     }
 }
 
@@ -84,6 +88,40 @@ where
         handles.push(tokio::spawn(make(i, permit)));
     }
     (handles, 0)
+}
+
+/// Spawns [`spawn_bounded`] in the background; every task not started before the deadline is
+/// reported on `ready` as `not_started`, so exactly `count` setup results arrive.
+pub fn spawn_connections<F, Fut, T>(
+    count: u64,
+    concurrency: usize,
+    deadline: Instant,
+    ready: ReadyTx,
+    make: F,
+) -> JoinHandle<Vec<JoinHandle<T>>>
+where
+    F: FnMut(u64, OwnedSemaphorePermit) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(async move {
+        let (handles, skipped) = spawn_bounded(count, concurrency, deadline, make).await;
+        for _ in 0..skipped {
+            let _ = ready.send(Err("not_started_setup_timeout".into()));
+        }
+        handles
+    })
+}
+
+/// Awaits all tasks, dropping the ones that panicked or returned `None`.
+pub async fn join_all<T>(handles: Vec<JoinHandle<Option<T>>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(Some(v)) = h.await {
+            out.push(v);
+        }
+    }
+    out
 }
 
 /// Setup results reported by connection tasks: `Ok(())` or a failure reason.
@@ -134,7 +172,8 @@ where
     }
     tokio::spawn(async move {
         let start = Instant::now();
-        let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+        let mut tick =
+            tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
         loop {
             tokio::select! {
                 _ = tick.tick() => eprintln!("[{:>5.1}s] {}", start.elapsed().as_secs_f64(), line(start.elapsed().as_secs_f64())),
@@ -215,7 +254,11 @@ mod tests {
             let tx = tx.clone();
             async move {
                 drop(permit);
-                let _ = tx.send(if i % 5 == 0 { Err("bad".into()) } else { Ok(()) });
+                let _ = tx.send(if i % 5 == 0 {
+                    Err("bad".into())
+                } else {
+                    Ok(())
+                });
             }
         })
         .await;

@@ -3,5 +3,5 @@
 pub mod latency;
 pub mod order;
 
-pub use latency::{Batch, LatencySink, LatencySummary};
+pub use latency::{LatencySink, LatencySummary};
 pub use order::SeqTracker;
