@@ -67,6 +67,8 @@ pub async fn run(
         Ok(app) => app,
         Err((code, message)) => return refuse(&mut stream, response, code, &message).await,
     };
+    // The request head is not needed any more: free it before the connection's long life.
+    drop(head);
     let (key, socket_id) = shard.register(app, ConnKind::Pusher);
     shard.send(key, Bytes::from(response));
     let hello = outbound::connection_established(socket_id, shard.config.settings.activity_timeout);
@@ -90,7 +92,7 @@ fn on_message(shard: &Rc<Shard>, key: ConnKey, msg: Incoming<'_>) {
         Incoming::Text(text) => session::on_text(shard, key, text),
         Incoming::Binary(bytes) => {
             // A binary frame holding UTF-8 JSON is treated as text; anything else is ignored.
-            if std::str::from_utf8(bytes).is_ok() {
+            if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
                 session::on_text(shard, key, bytes);
             }
         }
