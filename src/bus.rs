@@ -56,13 +56,6 @@ pub enum Query {
         /// Channel name.
         name: String,
     },
-    /// Which of these users are online (answered by each user's owner shard).
-    Online {
-        /// App index.
-        app: u32,
-        /// User ids.
-        ids: Vec<String>,
-    },
     /// Distinct users of the presence channels this shard owns, by channel.
     UserCounts {
         /// App index.
@@ -124,6 +117,8 @@ pub struct PresenceJoined {
     pub socket_id: SocketId,
     /// The member's canonical user id.
     pub user_id: String,
+    /// The member's user id as JSON (a string or a number, as the member sent it).
+    pub user_id_json: String,
     /// `Some(presence data string)` when admitted, `None` when the channel is full.
     pub data: Option<String>,
 }
@@ -139,6 +134,17 @@ pub struct PresenceLeave {
     pub socket_id: SocketId,
     /// Its canonical user id.
     pub user_id: String,
+}
+
+/// Who to confirm a sign-in to once the user's owner has counted it.
+#[derive(Debug, Clone)]
+pub struct SigninAck {
+    /// Shard of the signing-in connection.
+    pub shard: usize,
+    /// The connection.
+    pub socket_id: SocketId,
+    /// The exact `user_data` to echo in `pusher:signin_success`.
+    pub user_data: Arc<str>,
 }
 
 /// Everything that crosses shards.
@@ -169,7 +175,11 @@ pub enum BusMessage {
         user_id: String,
         /// +1 on sign-in, -1 on disconnect.
         delta: i32,
+        /// For a sign-in: whom to confirm once counted.
+        ack: Option<SigninAck>,
     },
+    /// A sign-in was counted by the user's owner.
+    SigninDone(SigninAck),
     /// A user came online or went offline.
     WatchEvent {
         /// App index.
@@ -178,6 +188,26 @@ pub enum BusMessage {
         user_id: String,
         /// True: online.
         online: bool,
+    },
+    /// A new watcher asks which of `ids` the receiving shard owns and sees online.
+    WatchQuery {
+        /// Watcher's shard.
+        from: usize,
+        /// Watcher.
+        socket_id: SocketId,
+        /// App index.
+        app: u32,
+        /// Watched user ids.
+        ids: Vec<String>,
+    },
+    /// A shard's answer to a [`BusMessage::WatchQuery`].
+    WatchState {
+        /// Watcher.
+        socket_id: SocketId,
+        /// Answering shard.
+        shard: usize,
+        /// Online users among the asked ones that this shard owns.
+        online: Vec<String>,
     },
     /// Close every connection signed in as this user.
     TerminateUser {

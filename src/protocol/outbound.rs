@@ -2,6 +2,7 @@
 //! (a string for channel events, an object for `pusher:error` and friends).
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::codes::CloseCode;
 use super::socket_id::SocketId;
@@ -13,7 +14,7 @@ struct Event<'a, D: Serialize> {
     channel: Option<&'a str>,
     data: D,
     #[serde(skip_serializing_if = "Option::is_none")]
-    user_id: Option<&'a str>,
+    user_id: Option<&'a RawValue>,
 }
 
 fn render<D: Serialize>(event: &str, channel: Option<&str>, data: D) -> String {
@@ -126,7 +127,7 @@ pub fn watchlist_events(online: &[String], offline: &[String]) -> String {
 }
 
 /// A channel event: `{"event":E,"channel":C,"data":D}` (+ `user_id` for presence client events).
-pub fn channel_event(event: &str, channel: &str, data: &str, user_id: Option<&str>) -> String {
+pub fn channel_event(event: &str, channel: &str, data: &str, user_id: Option<&RawValue>) -> String {
     let ev = Event {
         event,
         channel: Some(channel),
@@ -139,6 +140,10 @@ pub fn channel_event(event: &str, channel: &str, data: &str, user_id: Option<&st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_string()).unwrap()
+    }
 
     #[test]
     fn watchlist_events_omit_empty_lists() {
@@ -180,8 +185,12 @@ mod tests {
             r#"{"event":"my-event","channel":"ch","data":"{\"a\":\"b\"}"}"#
         );
         assert_eq!(
-            channel_event("client-x", "presence-r", "1", Some("7")),
+            channel_event("client-x", "presence-r", "1", Some(&raw("\"7\""))),
             r#"{"event":"client-x","channel":"presence-r","data":"1","user_id":"7"}"#
+        );
+        assert_eq!(
+            channel_event("client-x", "presence-r", "1", Some(&raw("7"))),
+            r#"{"event":"client-x","channel":"presence-r","data":"1","user_id":7}"#
         );
         assert_eq!(
             cache_miss("cache-a"),

@@ -46,6 +46,10 @@ struct ChannelData<'a> {
 
 /// Parses presence `channel_data`; `max_info` bounds the serialized `user_info`.
 pub fn parse_channel_data(channel_data: &str, max_info: usize) -> Result<Member, MemberError> {
+    // serde would read a JSON array into the struct's fields in order: only objects count.
+    if !channel_data.trim_start().starts_with('{') {
+        return Err(MemberError::NotAnObject);
+    }
     let data: ChannelData<'_> =
         serde_json::from_str(channel_data).map_err(|_| MemberError::NotAnObject)?;
     let raw_id = data.user_id.ok_or(MemberError::BadUserId)?.get();
@@ -152,6 +156,10 @@ mod tests {
     fn rejects_bad_channel_data() {
         assert_eq!(
             parse_channel_data("nope", 1024),
+            Err(MemberError::NotAnObject)
+        );
+        assert_eq!(
+            parse_channel_data(r#"["1"]"#, 1024),
             Err(MemberError::NotAnObject)
         );
         assert_eq!(parse_channel_data("{}", 1024), Err(MemberError::BadUserId));

@@ -47,6 +47,9 @@ struct UserData<'a> {
 
 /// Parses `user_data`.
 pub fn parse_user_data(user_data: &str) -> Result<SignedInUser, UserDataError> {
+    if !user_data.trim_start().starts_with('{') {
+        return Err(UserDataError::NotAnObject);
+    }
     let data: UserData<'_> =
         serde_json::from_str(user_data).map_err(|_| UserDataError::NotAnObject)?;
     let id = match data.id {
@@ -91,6 +94,7 @@ mod tests {
     #[test]
     fn refuses_bad_user_data() {
         assert_eq!(parse_user_data("x"), Err(UserDataError::NotAnObject));
+        assert_eq!(parse_user_data(r#"["1"]"#), Err(UserDataError::NotAnObject));
         assert_eq!(parse_user_data(r#"{"id":1}"#), Err(UserDataError::BadId));
         assert_eq!(parse_user_data(r#"{"id":""}"#), Err(UserDataError::BadId));
         assert_eq!(

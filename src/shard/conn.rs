@@ -28,6 +28,17 @@ pub enum ConnKind {
     Raw,
 }
 
+/// A connection's membership of one presence channel.
+#[derive(Debug, Clone)]
+pub struct Presence {
+    /// Channel name.
+    pub channel: Box<str>,
+    /// Canonical user id (identity).
+    pub user_id: Box<str>,
+    /// The user id as JSON, as the member sent it (`"7"` or `7`).
+    pub user_id_json: Box<str>,
+}
+
 /// A connection registered on a shard.
 #[derive(Debug)]
 pub struct Conn {
@@ -57,8 +68,10 @@ pub struct Conn {
     pub tokens: (f32, Instant),
     /// The signed-in user (`pusher:signin`), if any.
     pub user: Option<Box<SignedInUser>>,
-    /// Presence memberships: (channel, canonical user id).
-    pub presence: Vec<(Box<str>, Box<str>)>,
+    /// Presence memberships.
+    pub presence: Vec<Presence>,
+    /// Set while a new watcher waits for its first watchlist state.
+    pub watch_sync: Option<Box<super::watchlist::WatchSync>>,
 }
 
 /// Result of queueing a frame.
@@ -91,6 +104,7 @@ impl Conn {
             tokens: (f32::INFINITY, now),
             user: None,
             presence: Vec::new(),
+            watch_sync: None,
         }
     }
 
@@ -167,11 +181,8 @@ impl Conn {
     }
 
     /// The user id this connection has in a presence channel.
-    pub fn presence_id(&self, channel: &str) -> Option<&str> {
-        self.presence
-            .iter()
-            .find(|(c, _)| &**c == channel)
-            .map(|(_, u)| &**u)
+    pub fn presence_id(&self, channel: &str) -> Option<&Presence> {
+        self.presence.iter().find(|p| &*p.channel == channel)
     }
 
     /// Whether the connection is subscribed to `channel`.

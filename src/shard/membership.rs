@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::conn::Presence;
 use super::presence::Joined;
 use super::{ConnKey, Shard};
 use crate::bus::{BusMessage, PresenceJoin, PresenceJoined, PresenceLeave};
@@ -73,8 +74,8 @@ impl Shard {
             let presence_id = conn
                 .presence
                 .iter()
-                .position(|(c, _)| &**c == channel)
-                .map(|i| conn.presence.swap_remove(i).1);
+                .position(|p| &*p.channel == channel)
+                .map(|i| conn.presence.swap_remove(i).user_id);
             (conn.app, conn.socket_id, presence_id)
         };
         self.channels.borrow_mut().remove(app, channel, key);
@@ -102,7 +103,7 @@ impl Shard {
     pub fn on_presence_join(&self, j: PresenceJoin) {
         let limit = self.app(j.app).max_presence_members as usize;
         let added = presence::member_added_data(&j.member);
-        let user_id = j.member.id.clone();
+        let (user_id, user_id_json) = (j.member.id.clone(), j.member.id_json.clone());
         let outcome = self
             .rooms
             .borrow_mut()
@@ -118,6 +119,7 @@ impl Shard {
                         &j.channel,
                         &added,
                     );
+                    let json = self.app(j.app).event_prefix.outbound(json);
                     self.publish(
                         j.app,
                         &j.channel,
@@ -134,6 +136,7 @@ impl Shard {
             channel: j.channel,
             socket_id: j.socket_id,
             user_id,
+            user_id_json,
             data,
         };
         if j.from == self.id() {
@@ -163,8 +166,11 @@ impl Shard {
         };
         if let Some(conn) = self.conns.borrow_mut().get_mut(key) {
             if conn.presence_id(&j.channel).is_none() {
-                conn.presence
-                    .push((Box::from(&*j.channel), j.user_id.into()));
+                conn.presence.push(Presence {
+                    channel: Box::from(&*j.channel),
+                    user_id: j.user_id.into(),
+                    user_id_json: j.user_id_json.into(),
+                });
             }
         }
         let cached = j.channel.starts_with("presence-cache-");
@@ -195,6 +201,7 @@ impl Shard {
             let data = presence::member_removed_data(&member);
             let json =
                 outbound::internal_event("pusher_internal:member_removed", &l.channel, &data);
+            let json = self.app(l.app).event_prefix.outbound(json);
             self.publish(l.app, &l.channel, frame::text_frame(json.as_bytes()), None);
         }
     }

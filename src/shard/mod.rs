@@ -158,8 +158,8 @@ impl Shard {
                 channels.remove(conn.app, name, key);
             }
         }
-        for (channel, user_id) in &conn.presence {
-            self.presence_leave(conn.app, channel, conn.socket_id, user_id);
+        for p in &conn.presence {
+            self.presence_leave(conn.app, &p.channel, conn.socket_id, &p.user_id);
         }
         if let Some(user) = &conn.user {
             self.forget_user(conn.app, &user.id, key);
@@ -304,20 +304,17 @@ impl Shard {
         }
     }
 
-    /// Handles a message this shard addressed to itself.
-    fn handle_local(&self, msg: BusMessage) {
-        match msg {
-            BusMessage::UserPresence {
-                app,
-                user_id,
-                delta,
-            } => self.on_user_presence(app, user_id, delta),
-            other => tracing::warn!(?other, "unexpected local bus message"),
+    /// Sends `msg` to shard `to`, or handles it at once when `to` is this shard.
+    pub fn route(&self, to: usize, msg: BusMessage) {
+        if to == self.id() {
+            self.handle_bus(msg);
+        } else {
+            self.bus.send(to, msg);
         }
     }
 
     /// Handles one message from another shard.
-    pub fn handle_bus(self: &Rc<Self>, msg: BusMessage) {
+    pub fn handle_bus(&self, msg: BusMessage) {
         match msg {
             BusMessage::Broadcast(b) => {
                 if let Some(data) = b.cache {
@@ -336,12 +333,25 @@ impl Shard {
                 app,
                 user_id,
                 delta,
-            } => self.on_user_presence(app, user_id, delta),
+                ack,
+            } => self.on_user_presence(app, user_id, delta, ack),
+            BusMessage::SigninDone(ack) => self.on_signin_done(ack),
             BusMessage::WatchEvent {
                 app,
                 user_id,
                 online,
             } => self.on_watch_event(app, &user_id, online),
+            BusMessage::WatchQuery {
+                from,
+                socket_id,
+                app,
+                ids,
+            } => self.on_watch_query(from, socket_id, app, ids),
+            BusMessage::WatchState {
+                socket_id,
+                shard,
+                online,
+            } => self.on_watch_state(socket_id, shard, online),
             BusMessage::Query { from, id, query } => {
                 let reply = self.answer(&query);
                 self.bus.send(from, BusMessage::Reply { id, reply });

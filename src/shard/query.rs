@@ -43,7 +43,6 @@ impl Shard {
             Query::UserCounts { app, prefix } => {
                 Reply::Channels(self.rooms.borrow().user_counts(*app, prefix.as_deref()))
             }
-            Query::Online { app, ids } => Reply::Members(self.online_of(*app, ids)),
             Query::Stats => {
                 let (subscriptions, count) = channels.totals();
                 Reply::Stats(ShardStats {

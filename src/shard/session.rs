@@ -7,6 +7,8 @@ use std::time::Instant;
 use super::{ConnKey, Shard};
 use crate::auth;
 use crate::protocol::codes::{CLIENT_EVENT_RATE_LIMIT, CLIENT_EVENT_REJECTED};
+use serde_json::value::RawValue;
+
 use crate::protocol::flavour::Flavour;
 use crate::protocol::inbound::{self, ClientMessage, SubscribeRequest};
 use crate::protocol::{outbound, presence, ChannelKind, ChannelName};
@@ -197,7 +199,9 @@ fn client_event(shard: &Rc<Shard>, key: ConnKey, event: &str, channel: Option<&s
                 "Client event rejected: not subscribed to the channel",
             );
         }
-        let user_id = conn.presence_id(channel_name).map(str::to_string);
+        let user_id = conn
+            .presence_id(channel_name)
+            .and_then(|p| RawValue::from_string(p.user_id_json.to_string()).ok());
         let allowed = conn.take_token(a.max_client_events_per_second, Instant::now());
         (conn.socket_id, user_id, allowed)
     };

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use super::{ConnKey, Shard};
 use crate::auth;
 use crate::bus::BusMessage;
-use crate::protocol::codes::{CloseCode, WATCHLIST_LIMIT};
+use crate::protocol::codes::CloseCode;
 use crate::protocol::outbound;
-use crate::protocol::user::{parse_user_data, MAX_WATCHLIST};
+use crate::protocol::user::parse_user_data;
 
 impl Shard {
     /// Handles `pusher:signin`: verify, remember the user, confirm. Failure closes with 4009.
@@ -55,8 +55,7 @@ impl Shard {
             // Signed in again as the same user: confirm, keep the first sign-in's state.
             return self.send_text(key, &outbound::signin_success(user_data));
         }
-        let truncated = user.watchlist_truncated;
-        let (user_id, watchlist) = (user.id.clone(), user.watchlist.clone());
+        let user_id = user.id.clone();
         self.users
             .borrow_mut()
             .entry((app, user.id.clone()))
@@ -65,14 +64,7 @@ impl Shard {
         if let Some(conn) = self.conns.borrow_mut().get_mut(key) {
             conn.user = Some(Box::new(user));
         }
-        self.send_text(key, &outbound::signin_success(user_data));
-        self.watch_signin(key, app, &user_id, &watchlist);
-        if truncated {
-            let msg = format!(
-                "Watchlist limit exceeded. Only the first {MAX_WATCHLIST} user IDs are accepted."
-            );
-            self.send_text(key, &outbound::error(Some(WATCHLIST_LIMIT), &msg, None));
-        }
+        self.watch_signin(key, app, &user_id, user_data);
     }
 
     /// Removes a connection from the user index.

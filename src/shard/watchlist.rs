@@ -1,12 +1,32 @@
 //! Watchlist events: a user is online while at least one connection is signed in as them,
 //! anywhere. Each user's connection count lives on the user's owner shard, which broadcasts
 //! the 0→1 and 1→0 transitions; every shard delivers them to its local watchers.
+//!
+//! Ordering: `pusher:signin_success` goes out only once the owner has counted the sign-in, so
+//! whoever sees it also sees the user online. A new watcher asks every shard for the online
+//! users it owns; each answer travels the same queue as that shard's later transitions, so a
+//! transition that arrives before its shard's answer is already in the answer (dropped), and
+//! one that arrives after it is newer (held until the first list is sent, then delivered).
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::{ConnKey, Shard};
-use crate::bus::{BusMessage, Query, Reply};
+use crate::bus::{BusMessage, SigninAck};
+use crate::protocol::codes::WATCHLIST_LIMIT;
 use crate::protocol::outbound;
+use crate::protocol::user::MAX_WATCHLIST;
+use crate::protocol::SocketId;
+
+/// A watcher waiting for every shard's answer before its first list.
+#[derive(Debug, Default)]
+pub struct WatchSync {
+    /// Shards that answered.
+    answered: Vec<bool>,
+    /// Online users reported so far.
+    online: Vec<String>,
+    /// Transitions newer than their shard's answer, in arrival order.
+    held: Vec<(String, bool)>,
+}
 
 /// Owner-shard key of a user (users and channels share one hash space, so prefix it).
 fn owner_key(user_id: &str) -> String {
@@ -14,60 +34,153 @@ fn owner_key(user_id: &str) -> String {
 }
 
 impl Shard {
-    /// Registers a newly signed-in connection's user and watchlist (when the app wants events),
-    /// then sends it the current online/offline state of its watchlist.
-    pub fn watch_signin(
-        self: &Rc<Self>,
-        key: ConnKey,
-        app: u32,
-        user_id: &str,
-        watchlist: &[String],
-    ) {
-        if !self.app(app).enable_watchlist_events {
-            return;
-        }
-        self.user_presence(app, user_id, 1);
-        {
-            let mut watchers = self.watchers.borrow_mut();
-            for id in watchlist {
-                watchers.entry((app, id.clone())).or_default().push(key);
-            }
-        }
-        if watchlist.is_empty() {
-            return;
-        }
-        let shard = Rc::clone(self);
-        let ids = watchlist.to_vec();
+    fn user_owner(&self, app: u32, user_id: &str) -> usize {
+        self.owner(app, &owner_key(user_id))
+    }
+
+    /// Counts a new sign-in on the user's owner, then confirms it (`signin_success`).
+    pub fn watch_signin(&self, key: ConnKey, app: u32, user_id: &str, user_data: &str) {
         let Some(socket_id) = self.conns.borrow().get(key).map(|c| c.socket_id) else {
             return;
         };
-        glommio::spawn_local(async move {
-            let mut online = Vec::new();
-            for r in shard
-                .ask_all(Query::Online {
-                    app,
-                    ids: ids.clone(),
-                })
-                .await
-            {
-                if let Reply::Members(list) = r {
-                    online.extend(list);
-                }
-            }
-            let offline: Vec<String> = ids.into_iter().filter(|i| !online.contains(i)).collect();
-            if shard.conn_of(socket_id) == Some(key) {
-                shard.send_text(key, &outbound::watchlist_events(&online, &offline));
-            }
-        })
-        .detach();
+        let ack = SigninAck {
+            shard: self.id(),
+            socket_id,
+            user_data: Arc::from(user_data),
+        };
+        if !self.app(app).enable_watchlist_events {
+            return self.on_signin_done(ack);
+        }
+        self.route(
+            self.user_owner(app, user_id),
+            BusMessage::UserPresence {
+                app,
+                user_id: user_id.to_string(),
+                delta: 1,
+                ack: Some(ack),
+            },
+        );
     }
 
-    /// Undoes [`Shard::watch_signin`] for a leaving connection.
+    /// The sign-in is counted: confirm it and start the watchlist.
+    pub fn on_signin_done(&self, ack: SigninAck) {
+        let Some(key) = self.conn_of(ack.socket_id) else {
+            return;
+        };
+        self.send_text(key, &outbound::signin_success(&ack.user_data));
+        let (app, watchlist, truncated) = {
+            let conns = self.conns.borrow();
+            let Some(conn) = conns.get(key) else { return };
+            let Some(user) = &conn.user else { return };
+            (conn.app, user.watchlist.clone(), user.watchlist_truncated)
+        };
+        if truncated {
+            let msg = format!(
+                "Watchlist limit exceeded. Only the first {MAX_WATCHLIST} user IDs are accepted."
+            );
+            self.send_text(key, &outbound::error(Some(WATCHLIST_LIMIT), &msg, None));
+        }
+        if !self.app(app).enable_watchlist_events || watchlist.is_empty() {
+            return;
+        }
+        {
+            let mut watchers = self.watchers.borrow_mut();
+            for id in &watchlist {
+                watchers.entry((app, id.clone())).or_default().push(key);
+            }
+        }
+        if let Some(conn) = self.conns.borrow_mut().get_mut(key) {
+            conn.watch_sync = Some(Box::new(WatchSync {
+                answered: vec![false; self.bus.shards()],
+                ..WatchSync::default()
+            }));
+        }
+        for to in 0..self.bus.shards() {
+            self.route(
+                to,
+                BusMessage::WatchQuery {
+                    from: self.id(),
+                    socket_id: ack.socket_id,
+                    app,
+                    ids: watchlist.clone(),
+                },
+            );
+        }
+    }
+
+    /// Answers a new watcher with the watched users this shard owns that are online.
+    pub fn on_watch_query(&self, from: usize, socket_id: SocketId, app: u32, ids: Vec<String>) {
+        let online = {
+            let counts = self.online.borrow();
+            ids.into_iter()
+                .filter(|id| {
+                    self.user_owner(app, id) == self.id() && counts.contains_key(&(app, id.clone()))
+                })
+                .collect()
+        };
+        let msg = BusMessage::WatchState {
+            socket_id,
+            shard: self.id(),
+            online,
+        };
+        self.route(from, msg);
+    }
+
+    /// One shard's answer to a new watcher; the first list goes out with the last answer.
+    pub fn on_watch_state(&self, socket_id: SocketId, shard: usize, online: Vec<String>) {
+        let Some(key) = self.conn_of(socket_id) else {
+            return;
+        };
+        let done = {
+            let mut conns = self.conns.borrow_mut();
+            let Some(conn) = conns.get_mut(key) else {
+                return;
+            };
+            let Some(sync) = conn.watch_sync.as_mut() else {
+                return;
+            };
+            if let Some(a) = sync.answered.get_mut(shard) {
+                *a = true;
+            }
+            sync.online.extend(online);
+            if sync.answered.iter().all(|a| *a) {
+                let watchlist = conn
+                    .user
+                    .as_ref()
+                    .map(|u| u.watchlist.clone())
+                    .unwrap_or_default();
+                conn.watch_sync.take().map(|s| (s, watchlist))
+            } else {
+                None
+            }
+        };
+        let Some((sync, watchlist)) = done else {
+            return;
+        };
+        let offline: Vec<String> = watchlist
+            .into_iter()
+            .filter(|id| !sync.online.contains(id))
+            .collect();
+        self.send_text(key, &outbound::watchlist_events(&sync.online, &offline));
+        for (user_id, online) in sync.held {
+            self.send_text(key, &transition(&user_id, online));
+        }
+    }
+
+    /// Undoes the sign-in's count and watchlist for a leaving connection.
     pub fn watch_signout(&self, key: ConnKey, app: u32, user_id: &str, watchlist: &[String]) {
         if !self.app(app).enable_watchlist_events {
             return;
         }
-        self.user_presence(app, user_id, -1);
+        self.route(
+            self.user_owner(app, user_id),
+            BusMessage::UserPresence {
+                app,
+                user_id: user_id.to_string(),
+                delta: -1,
+                ack: None,
+            },
+        );
         let mut watchers = self.watchers.borrow_mut();
         for id in watchlist {
             let k = (app, id.clone());
@@ -80,20 +193,9 @@ impl Shard {
         }
     }
 
-    fn user_presence(&self, app: u32, user_id: &str, delta: i32) {
-        let msg = BusMessage::UserPresence {
-            app,
-            user_id: user_id.to_string(),
-            delta,
-        };
-        match self.owner(app, &owner_key(user_id)) {
-            o if o == self.id() => self.handle_local(msg),
-            o => self.bus.send(o, msg),
-        }
-    }
-
-    /// Owner side: counts a user's connections; announces transitions to every shard.
-    pub fn on_user_presence(&self, app: u32, user_id: String, delta: i32) {
+    /// Owner side: counts a user's connections; announces transitions to every shard, then
+    /// acknowledges the sign-in that caused the change.
+    pub fn on_user_presence(&self, app: u32, user_id: String, delta: i32, ack: Option<SigninAck>) {
         let transition = {
             let mut online = self.online.borrow_mut();
             let count = online.entry((app, user_id.clone())).or_insert(0);
@@ -110,8 +212,8 @@ impl Shard {
             }
         };
         if let Some(is_online) = transition {
-            for to in (0..self.bus.shards()).filter(|&s| s != self.id()) {
-                self.bus.send(
+            for to in 0..self.bus.shards() {
+                self.route(
                     to,
                     BusMessage::WatchEvent {
                         app,
@@ -120,7 +222,9 @@ impl Shard {
                     },
                 );
             }
-            self.on_watch_event(app, &user_id, is_online);
+        }
+        if let Some(ack) = ack {
+            self.route(ack.shard, BusMessage::SigninDone(ack));
         }
     }
 
@@ -132,29 +236,34 @@ impl Shard {
             .get(&(app, user_id.to_string()))
             .cloned()
             .unwrap_or_default();
-        if keys.is_empty() {
-            return;
-        }
-        let ids = [user_id.to_string()];
-        let json = if online {
-            outbound::watchlist_events(&ids, &[])
-        } else {
-            outbound::watchlist_events(&[], &ids)
-        };
+        let owner = self.user_owner(app, user_id);
+        let json = transition(user_id, online);
         for key in keys {
-            self.send_text(key, &json);
+            let mut conns = self.conns.borrow_mut();
+            let Some(conn) = conns.get_mut(key) else {
+                continue;
+            };
+            match conn.watch_sync.as_mut() {
+                None => {
+                    drop(conns);
+                    self.send_text(key, &json);
+                }
+                Some(sync) if sync.answered.get(owner).copied().unwrap_or(false) => {
+                    sync.held.push((user_id.to_string(), online));
+                }
+                // Not answered yet: that shard's answer already reflects this transition.
+                Some(_) => {}
+            }
         }
     }
+}
 
-    /// Which of `ids` this shard knows to be online (as their owner).
-    pub fn online_of(&self, app: u32, ids: &[String]) -> Vec<String> {
-        let online = self.online.borrow();
-        ids.iter()
-            .filter(|id| {
-                self.owner(app, &owner_key(id)) == self.id()
-                    && online.contains_key(&(app, (*id).clone()))
-            })
-            .cloned()
-            .collect()
+/// One user's transition as a `pusher_internal:watchlist_events` frame.
+fn transition(user_id: &str, online: bool) -> String {
+    let ids = [user_id.to_string()];
+    if online {
+        outbound::watchlist_events(&ids, &[])
+    } else {
+        outbound::watchlist_events(&[], &ids)
     }
 }

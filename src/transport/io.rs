@@ -89,6 +89,7 @@ pub async fn run_ws(
         handler: RefCell::new(handler),
         read_closed: false,
         shut: false,
+        peer_closed: false,
         linger: None,
     };
     if !leftover.is_empty() {
@@ -118,6 +119,8 @@ struct WsConn {
     handler: RefCell<Box<Handler>>,
     read_closed: bool,
     shut: bool,
+    /// The peer sent a close frame (so ours, once written, completes the handshake).
+    peer_closed: bool,
     linger: Option<Timer>,
 }
 
@@ -141,7 +144,9 @@ impl WsConn {
         let shard = &self.shard;
         let key = self.key;
         let mut handler = self.handler.borrow_mut();
+        let mut peer_closed = false;
         let result = self.reader.feed(bytes, &mut |msg| {
+            peer_closed |= matches!(msg, Incoming::Close(_));
             let outcome = catch_unwind(AssertUnwindSafe(|| handler(shard, key, msg)));
             if outcome.is_err() {
                 error!(
@@ -158,6 +163,7 @@ impl WsConn {
         if let Err(e) = result {
             fail(shard, key, e.close_code(), &e.to_string());
         }
+        self.peer_closed |= peer_closed;
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) {
@@ -234,6 +240,11 @@ impl Future for WsConn {
             (conn.phase, conn.has_output())
         };
         if phase == ConnPhase::Closing && !has_output {
+            if this.peer_closed {
+                // Our close frame answered the peer's: the handshake is complete, and the
+                // server closes the TCP connection first (RFC 6455 §7.1.1).
+                return Poll::Ready(());
+            }
             if !this.shut {
                 this.shut = true;
                 sendmsg::shutdown_write(this.stream.as_raw_fd());

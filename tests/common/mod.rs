@@ -337,7 +337,8 @@ impl Ws {
         self.recv_json()
     }
 
-    /// Sends a close frame and reads until the server's close frame.
+    /// Closes like a browser: sends a close frame, reads until the server's close frame and
+    /// end of stream, then closes the socket.
     pub fn close(&mut self) {
         self.inner().close(None).expect("send a close frame");
         let deadline = Instant::now() + WAIT;
@@ -345,10 +346,11 @@ impl Ws {
             assert!(Instant::now() < deadline, "no close frame within {WAIT:?}");
             match self.inner().read() {
                 Ok(_) => continue,
-                Err(tungstenite::Error::ConnectionClosed) => return,
+                Err(tungstenite::Error::ConnectionClosed) => break,
                 Err(e) => panic!("closing failed: {e}"),
             }
         }
+        let _ = self.inner().get_mut().shutdown(std::net::Shutdown::Both);
     }
 }
 
