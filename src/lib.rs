@@ -2,15 +2,18 @@
 //!
 //! Table of contents:
 //! - [`config`]: `CORECAST_*` settings, apps, limits, start-up checks.
-//! - [`protocol`]: pure Pusher protocol logic: events, channel names, close codes, socket ids.
-//! - [`auth`]: HMAC signatures (channel auth, user sign-in, signed REST requests).
+//! - [`protocol`]: pure Pusher protocol logic: events, channel names, close codes, socket ids;
+//!   the rules of raw `/v3/{channel_id}` channels.
+//! - [`auth`]: HMAC signatures (channel auth, user sign-in, signed REST requests), raw-channel
+//!   JWTs.
 //! - [`ws`]: RFC 6455 handshake and frame codec (IO-free).
 //! - [`http`]: HTTP/1.1 request heads and responses (IO-free, on `httparse`).
 //! - [`shard`]: per-core state: connections, local subscriber tables, owned channel state.
 //! - [`bus`]: batched cross-shard messages over lock-free queues.
-//! - [`api`]: the REST API under `/apps/{app_id}/…`.
-//! - [`transport`]: sockets: listeners, WebSocket and HTTP connection loops.
+//! - [`api`]: the REST API under `/apps/{app_id}/…`, and `POST /api/publish` for raw channels.
+//! - [`transport`]: sockets: listeners, WebSocket (Pusher and raw) and HTTP connection loops.
 //! - [`server`]: starts the pinned shards.
+//! - [`signals`]: SIGTERM/SIGINT handling (drain, then exit).
 
 pub mod api;
 pub mod auth;
@@ -21,5 +24,6 @@ pub mod limits;
 pub mod protocol;
 pub mod server;
 pub mod shard;
+pub mod signals;
 pub mod transport;
 pub mod ws;

@@ -3,7 +3,9 @@
 use clap::Parser;
 use corecast::config::{Config, Settings};
 use corecast::server;
+use corecast::signals::TerminationSignals;
 use mimalloc::MiMalloc;
+use std::time::Duration;
 
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
@@ -46,6 +48,7 @@ fn main() {
         })
         .collect();
     let s = config.settings.clone();
+    let signals = TerminationSignals::block();
     let server = match server::start(config) {
         Ok(server) => server,
         Err(e) => {
@@ -80,5 +83,8 @@ fn main() {
         "  listening on {} (WebSocket ws://{}/app/{{key}}, REST http://{}/apps/{{app_id}}/…)",
         server.addr, server.addr, server.addr
     );
-    server.join();
+    let signal = signals.wait();
+    eprintln!("corecast: {signal}: closing connections with 4200 (reconnect) and stopping");
+    server.drain(Duration::from_secs(2));
+    std::process::exit(0);
 }

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,8 @@ pub enum StartError {
 
 /// A started server.
 pub struct Server {
+    /// Counters shared by the shards (and the drain switch).
+    pub globals: Arc<Globals>,
     /// The address shards listen on (with the real port when 0 was asked).
     pub addr: SocketAddr,
     /// Shard → core it is pinned to.
@@ -45,6 +48,16 @@ pub struct Server {
 }
 
 impl Server {
+    /// Asks every shard to close its connections with 4200 ("reconnect immediately") and to
+    /// refuse new ones, then waits up to `grace` for the connections to go.
+    pub fn drain(&self, grace: Duration) {
+        self.globals.draining.store(true, Ordering::Relaxed);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && self.globals.connections.load(Ordering::Relaxed) > 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Blocks until every shard has stopped.
     pub fn join(self) {
         for h in self.handles {
@@ -121,6 +134,7 @@ pub fn start(config: Config) -> Result<Server, StartError> {
     }
     drop(reservation);
     Ok(Server {
+        globals,
         addr,
         cores: pinned,
         limits,
@@ -149,14 +163,30 @@ fn reserve_port(addr: SocketAddr) -> Result<(socket2::Socket, SocketAddr), Start
     Ok((socket, bound))
 }
 
-/// Keep-alive sweep: once a second, probes silent connections and closes unanswered ones.
+/// Period of the shard's housekeeping task (drain checks; keep-alive every fourth tick).
+const SWEEP_TICK: Duration = Duration::from_millis(250);
+
+/// Keep-alive sweep: once a second, probes silent connections and closes unanswered ones;
+/// while draining, closes every connection with 4200.
 async fn sweep(shard: Rc<Shard>) {
     let activity = Duration::from_secs(shard.config.settings.activity_timeout.into());
     let pong = Duration::from_secs(shard.config.settings.pong_timeout.into());
     let pusher_ping = frame::text_frame(outbound::ping().as_bytes());
     let raw_ping = frame::ping_frame(b"");
+    let mut tick = 0u32;
     loop {
-        glommio::timer::sleep(Duration::from_secs(1)).await;
+        glommio::timer::sleep(SWEEP_TICK).await;
+        if shard.globals.draining.load(Ordering::Relaxed) {
+            let keys: Vec<usize> = shard.conns.borrow().iter().map(|(k, _)| k).collect();
+            for key in keys {
+                shard.close(key, CloseCode::ReconnectNow, "Server is shutting down");
+            }
+            continue;
+        }
+        tick += 1;
+        if tick % 4 != 0 {
+            continue;
+        }
         let now = Instant::now();
         let mut probe = Vec::new();
         let mut expire = Vec::new();

@@ -43,6 +43,8 @@ pub struct Globals {
     pub app_connections: Vec<AtomicU64>,
     /// Open connections in total.
     pub connections: AtomicU64,
+    /// Set on SIGTERM/SIGINT: shards close every connection with 4200 and admit no more.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl Globals {
@@ -51,6 +53,7 @@ impl Globals {
         Globals {
             app_connections: (0..apps).map(|_| AtomicU64::new(0)).collect(),
             connections: AtomicU64::new(0),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }

@@ -48,6 +48,9 @@ pub fn admit(shard: &Shard, head: &RequestHead) -> Result<u32, (CloseCode, Strin
             return refuse(CloseCode::AppOverQuota);
         }
     }
+    if shard.globals.draining.load(Ordering::Relaxed) {
+        return refuse(CloseCode::ReconnectNow);
+    }
     let cap = shard.config.settings.max_connections;
     if cap > 0 && shard.globals.connections.load(Ordering::Relaxed) >= cap {
         return refuse(CloseCode::OverCapacity);
