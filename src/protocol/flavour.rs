@@ -95,14 +95,14 @@ mod tests {
         assert_eq!(b.inbound("pusher:subscribe"), "x-pusher:subscribe");
         assert_eq!(
             b.outbound(r#"{"event":"pusher:error","data":{"code":4001,"message":"m"}}"#.into()),
-            r#"{"data":"{\"code\":4001,\"message\":\"m\"}","event":"broadcastt:error"}"#
+            r#"{"event":"broadcastt:error","data":"{\"code\":4001,\"message\":\"m\"}"}"#
         );
         assert_eq!(
             b.outbound(
                 r#"{"event":"pusher_internal:subscription_succeeded","channel":"c","data":"{}"}"#
                     .into()
             ),
-            r#"{"channel":"c","data":"{}","event":"broadcastt_internal:subscription_succeeded"}"#
+            r#"{"event":"broadcastt_internal:subscription_succeeded","channel":"c","data":"{}"}"#
         );
         assert_eq!("broadcastt".parse::<Flavour>(), Ok(Flavour::Broadcastt));
         assert!("other".parse::<Flavour>().is_err());

@@ -175,7 +175,8 @@ impl Conn {
                 return;
             }
         }
-        if self.outbox.is_empty() && self.outbox.capacity() > 64 {
+        if self.outbox.is_empty() && self.outbox.capacity() > 0 {
+            // An idle connection keeps no queue memory.
             self.outbox = VecDeque::new();
         }
     }

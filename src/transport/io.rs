@@ -56,20 +56,10 @@ pub async fn send_and_linger(stream: &mut TcpStream, bytes: &[u8]) {
 /// Handles one message of an upgraded connection.
 pub type Handler = dyn FnMut(&Rc<Shard>, ConnKey, Incoming<'_>);
 
-/// Removes the connection from its shard however the task ends.
-struct Registration {
-    shard: Rc<Shard>,
-    key: ConnKey,
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        self.shard.unregister(self.key);
-    }
-}
-
-/// Runs a registered connection until it is closed. `leftover` holds bytes read with the head.
-pub async fn run_ws(
+/// Runs a registered connection until it is closed, as a task of its own: the task holds
+/// only the connection's small state, not the larger state of the handshake that led to it.
+/// `leftover` holds bytes read with the head. Returns at once.
+pub fn run_ws(
     shard: Rc<Shard>,
     stream: TcpStream,
     key: ConnKey,
@@ -77,10 +67,6 @@ pub async fn run_ws(
     leftover: Vec<u8>,
     handler: Box<Handler>,
 ) {
-    let reg = Registration {
-        shard: Rc::clone(&shard),
-        key,
-    };
     let mut conn = WsConn {
         shard,
         key,
@@ -96,8 +82,7 @@ pub async fn run_ws(
         let mut bytes = leftover;
         conn.feed(&mut bytes);
     }
-    conn.await;
-    drop(reg);
+    glommio::spawn_local(conn).detach();
 }
 
 /// Fails the connection after a protocol violation: queues the close frame *behind* the replies
@@ -111,6 +96,7 @@ fn fail(shard: &Shard, key: ConnKey, code: u16, reason: &str) {
     }
 }
 
+/// An upgraded connection; removed from its shard when dropped, however its task ends.
 struct WsConn {
     shard: Rc<Shard>,
     key: ConnKey,
@@ -217,6 +203,12 @@ impl WsConn {
                 Err(_) => return false,
             }
         }
+    }
+}
+
+impl Drop for WsConn {
+    fn drop(&mut self) {
+        self.shard.unregister(self.key);
     }
 }
 

@@ -77,7 +77,7 @@ pub async fn run(
     let hello = outbound::connection_established(socket_id, shard.config.settings.activity_timeout);
     shard.send_text(key, &hello);
     let max = shard.config.max_message_bytes();
-    io::run_ws(shard, stream, key, max, leftover, Box::new(on_message)).await;
+    io::run_ws(shard, stream, key, max, leftover, Box::new(on_message));
 }
 
 /// Completes the upgrade, then sends `pusher:error` and a close frame with `code`.

@@ -5,7 +5,10 @@
 //! of them with `notify_self`.
 //!
 //! Raw channels live in the shard's subscriber tables under an internal name
-//! ([`raw::internal_name`]) and fan out through the same publish path as Pusher channels.
+//! ([`raw::internal_name`]) and fan out through the same publish path as Pusher channels. A
+//! connection joins after a barrier round trip through the bus, and the upgrade response is
+//! sent only then: from the client's `open` on, it receives every message published after it
+//! joined, and none published before.
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -90,6 +93,11 @@ pub async fn run(
         Ok(a) => a,
         Err(refusal) => return refuse(&mut stream, response, refusal).await,
     };
+    // Join barrier: one round trip to every other shard. Each shard answers only after the
+    // frames it published earlier are queued towards this shard, so they are all delivered
+    // before this connection joins: a member never receives messages sent before it joined.
+    // (The count itself is not needed.)
+    shard.global_count(admission.app, &admission.channel).await;
     let (key, socket_id) = shard.register(admission.app, ConnKind::Raw);
     let rate = shard.config.settings.raw_max_messages_per_second;
     if let Some(conn) = shard.conns.borrow_mut().get_mut(key) {
@@ -113,7 +121,7 @@ pub async fn run(
     let handler = Box::new(move |shard: &Rc<Shard>, key: ConnKey, msg: Incoming<'_>| {
         relay.on_message(shard, key, msg)
     });
-    io::run_ws(shard, stream, key, max, leftover, handler).await;
+    io::run_ws(shard, stream, key, max, leftover, handler);
 }
 
 /// Completes the upgrade, then sends `{"error":…}` and a close frame with the refusal's code.
