@@ -191,6 +191,7 @@ async fn sweep(shard: Rc<Shard>) {
         let mut probe = Vec::new();
         let mut expire = Vec::new();
         for (key, conn) in shard.conns.borrow_mut().iter_mut() {
+            conn.release_idle_memory();
             match keepalive::check(now, conn.last_rx, conn.ping_sent, activity, pong) {
                 KeepAlive::Idle => {}
                 KeepAlive::Probe => {

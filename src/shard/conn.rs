@@ -175,8 +175,7 @@ impl Conn {
                 return;
             }
         }
-        if self.outbox.is_empty() && self.outbox.capacity() > 0 {
-            // An idle connection keeps no queue memory.
+        if self.outbox.is_empty() && self.outbox.capacity() > 64 {
             self.outbox = VecDeque::new();
         }
     }
@@ -184,6 +183,14 @@ impl Conn {
     /// The user id this connection has in a presence channel.
     pub fn presence_id(&self, channel: &str) -> Option<&Presence> {
         self.presence.iter().find(|p| &*p.channel == channel)
+    }
+
+    /// Frees the queue's memory if nothing is queued (the housekeeping sweep calls this, so an
+    /// idle connection keeps no queue memory while a busy one does not reallocate per frame).
+    pub fn release_idle_memory(&mut self) {
+        if self.outbox.is_empty() && self.outbox.capacity() > 0 {
+            self.outbox = VecDeque::new();
+        }
     }
 
     /// Whether the connection is subscribed to `channel`.
