@@ -146,6 +146,23 @@ pub fn start(config: Config) -> Result<Server, StartError> {
 /// that every shard then shares; dropped once the shards listen.
 fn reserve_port(addr: SocketAddr) -> Result<(socket2::Socket, SocketAddr), StartError> {
     let io = |e: std::io::Error| StartError::Io(format!("cannot bind {addr}: {e}"));
+    if addr.port() != 0 {
+        // Every shard sets SO_REUSEPORT, so a second server on the same port would silently
+        // share its traffic. A bind without it fails while anyone listens there: refuse.
+        let probe = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .map_err(io)?;
+        probe.set_reuse_address(true).map_err(io)?;
+        if let Err(e) = probe.bind(&addr.into()) {
+            return Err(StartError::Io(format!(
+                "cannot bind {addr}: {e} (is another server already listening there? \
+                 pick another CORECAST_PORT or stop it)"
+            )));
+        }
+    }
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,

@@ -168,3 +168,25 @@ fn abrupt_disconnects_are_cleaned_up() {
     rest.trigger(json!({"name": "still", "channel": "keep", "data": "1"}));
     keeper.expect_event("still", "keep");
 }
+
+#[test]
+fn a_second_server_on_the_same_port_is_refused() {
+    // Shards listen with SO_REUSEPORT; without this check a second server would silently
+    // take half of the first one's connections.
+    let server = Server::start(&[]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_corecast"))
+        .env("CORECAST_HOST", "127.0.0.1")
+        .env("CORECAST_PORT", server.addr.port().to_string())
+        .env("CORECAST_SHARDS", "1")
+        .output()
+        .expect("run a second server");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "second server must refuse to start"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("already listening"), "{stderr}");
+    let mut ws = server.connect();
+    ws.ping_pong();
+}
