@@ -11,7 +11,10 @@ use std::time::Duration;
 static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() {
-    let settings = Settings::parse();
+    let settings = match Settings::try_parse() {
+        Ok(s) => s,
+        Err(e) => refuse_setting(e),
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|e| {
         eprintln!(
             "corecast: CORECAST_LOG={:?} is not a valid log filter: {e}",
@@ -87,4 +90,27 @@ fn main() {
     eprintln!("corecast: {signal}: closing connections with 4200 (reconnect) and stopping");
     server.drain(Duration::from_secs(2));
     std::process::exit(0);
+}
+
+/// Exits on a bad setting, naming the `CORECAST_*` variable when the value came from one.
+fn refuse_setting(e: clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue};
+    use clap::CommandFactory;
+    if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) {
+        let command = Settings::command();
+        let from_env = command
+            .get_arguments()
+            .filter(|a| {
+                a.get_long().is_some_and(|long| {
+                    arg == &format!("--{long}") || arg.starts_with(&format!("--{long} "))
+                })
+            })
+            .find_map(|a| a.get_env().map(|v| v.to_string_lossy().into_owned()))
+            .filter(|var| std::env::var_os(var).is_some());
+        if let Some(var) = from_env {
+            let value = std::env::var(&var).unwrap_or_default();
+            eprintln!("corecast: {var}={value:?} is not valid:");
+        }
+    }
+    e.exit()
 }

@@ -190,3 +190,26 @@ fn a_second_server_on_the_same_port_is_refused() {
     let mut ws = server.connect();
     ws.ping_pong();
 }
+
+#[test]
+fn bad_settings_are_refused_naming_the_variable() {
+    for (var, value) in [
+        ("CORECAST_PORT", "http"),
+        ("CORECAST_SHARDS", "0"),
+        ("CORECAST_ACTIVITY_TIMEOUT", "0"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_corecast"))
+            .env(var, value)
+            .output()
+            .expect("run the server");
+        assert_eq!(out.status.code(), Some(2), "{var}={value} must be refused");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(var), "{var}: {stderr}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_corecast"))
+        .env("CORECAST_APPS_FILE", "/nonexistent/apps.json")
+        .output()
+        .expect("run the server");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CORECAST_APPS_FILE"));
+}
