@@ -9,7 +9,6 @@ mod metrics;
 mod piesocket;
 
 use std::rc::Rc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::auth::request::{verify_request, QueryParams};
 use crate::config::App;
@@ -24,13 +23,6 @@ pub async fn handle(shard: &Rc<Shard>, head: &RequestHead, body: &[u8]) -> Respo
         Ok(r) => r,
         Err(e) => e.response(),
     }
-}
-
-/// Current Unix time in seconds.
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 async fn route(shard: &Rc<Shard>, head: &RequestHead, body: &[u8]) -> Result<Response, ApiError> {
@@ -101,7 +93,7 @@ fn authenticate(app: &App, head: &RequestHead, body: &[u8]) -> Result<QueryParam
         body,
         &app.key,
         &app.secret,
-        now_unix(),
+        crate::auth::now_unix(),
     )
     .map_err(|e| ApiError::Unauthorized(e.to_string()))
 }

@@ -15,6 +15,14 @@ type HmacSha256 = Hmac<Sha256>;
 /// Length in bytes of an HMAC-SHA256 digest.
 const DIGEST_LEN: usize = 32;
 
+/// Current Unix time in seconds: the clock that request timestamps and JWT claims are
+/// checked against.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// A fresh HMAC-SHA256 instance keyed with `secret`.
 fn new_mac(secret: &[u8]) -> HmacSha256 {
     // HMAC accepts keys of any length (long keys are hashed), so this cannot fail.

@@ -121,6 +121,9 @@ pub enum RawRefusal {
     /// The server's connection cap is reached (4100).
     #[error("Over capacity")]
     OverCapacity,
+    /// The server is shutting down (4200).
+    #[error("Server is shutting down")]
+    ShuttingDown,
     /// The channel id breaks the rule, or the path names no channel (4005).
     #[error("Invalid channel id")]
     InvalidChannel,
@@ -130,6 +133,15 @@ pub enum RawRefusal {
 }
 
 impl RawRefusal {
+    /// The refusal for a capacity check's close code (app quota, server cap, draining).
+    pub fn from_capacity(code: CloseCode) -> Self {
+        match code {
+            CloseCode::AppOverQuota => RawRefusal::AppOverQuota,
+            CloseCode::ReconnectNow => RawRefusal::ShuttingDown,
+            _ => RawRefusal::OverCapacity,
+        }
+    }
+
     /// The close code sent after the error message.
     pub fn close_code(self) -> CloseCode {
         match self {
@@ -137,6 +149,7 @@ impl RawRefusal {
             RawRefusal::AppDisabled => CloseCode::AppDisabled,
             RawRefusal::AppOverQuota => CloseCode::AppOverQuota,
             RawRefusal::OverCapacity => CloseCode::OverCapacity,
+            RawRefusal::ShuttingDown => CloseCode::ReconnectNow,
             RawRefusal::InvalidChannel => CloseCode::PathNotFound,
             RawRefusal::AuthFailed => CloseCode::Unauthorized,
         }

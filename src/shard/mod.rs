@@ -148,6 +148,24 @@ impl Shard {
         (key, socket_id)
     }
 
+    /// Whether one more connection of `app` fits: the app's quota (4004), the server's cap
+    /// (4100), and not draining (4200), checked in the protocol's order.
+    pub fn room_for(&self, app: &App) -> Result<(), CloseCode> {
+        if let Some(max) = app.max_connections {
+            if self.globals.app_connections[app.index as usize].load(Ordering::Relaxed) >= max {
+                return Err(CloseCode::AppOverQuota);
+            }
+        }
+        let cap = self.config.settings.max_connections;
+        if cap > 0 && self.globals.connections.load(Ordering::Relaxed) >= cap {
+            return Err(CloseCode::OverCapacity);
+        }
+        if self.globals.draining.load(Ordering::Relaxed) {
+            return Err(CloseCode::ReconnectNow);
+        }
+        Ok(())
+    }
+
     /// Removes a connection: leaves all its channels (presence ones through their owner),
     /// forgets its user, and releases its quota.
     pub fn unregister(&self, key: ConnKey) {

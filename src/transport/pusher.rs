@@ -3,7 +3,6 @@
 //! connection loop with the Pusher message handler.
 
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use glommio::net::TcpStream;
@@ -43,17 +42,8 @@ pub fn admit(shard: &Shard, head: &RequestHead) -> Result<u32, (CloseCode, Strin
             Ok(_) => {}
         }
     }
-    if let Some(max) = app.max_connections {
-        if shard.globals.app_connections[app.index as usize].load(Ordering::Relaxed) >= max {
-            return refuse(CloseCode::AppOverQuota);
-        }
-    }
-    if shard.globals.draining.load(Ordering::Relaxed) {
-        return refuse(CloseCode::ReconnectNow);
-    }
-    let cap = shard.config.settings.max_connections;
-    if cap > 0 && shard.globals.connections.load(Ordering::Relaxed) >= cap {
-        return refuse(CloseCode::OverCapacity);
+    if let Err(code) = shard.room_for(app) {
+        return refuse(code);
     }
     Ok(app.index)
 }

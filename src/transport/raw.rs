@@ -11,8 +11,7 @@
 //! joined, and none published before.
 
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use glommio::net::TcpStream;
@@ -50,15 +49,7 @@ pub fn admit(shard: &Shard, head: &RequestHead, now: u64) -> Result<Admission, R
     if !app.enabled {
         return Err(RawRefusal::AppDisabled);
     }
-    if let Some(max) = app.max_connections {
-        if shard.globals.app_connections[app.index as usize].load(Ordering::Relaxed) >= max {
-            return Err(RawRefusal::AppOverQuota);
-        }
-    }
-    let cap = shard.config.settings.max_connections;
-    if cap > 0 && shard.globals.connections.load(Ordering::Relaxed) >= cap {
-        return Err(RawRefusal::OverCapacity);
-    }
+    shard.room_for(app).map_err(RawRefusal::from_capacity)?;
     let id = raw::channel_id_from_path(&head.path)?;
     if raw::is_private(id) {
         let token = query
@@ -74,13 +65,6 @@ pub fn admit(shard: &Shard, head: &RequestHead, now: u64) -> Result<Admission, R
     })
 }
 
-/// Current Unix time in seconds.
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Runs a raw connection whose upgrade `response` is ready to send.
 pub async fn run(
     shard: Rc<Shard>,
@@ -89,7 +73,7 @@ pub async fn run(
     response: Vec<u8>,
     leftover: Vec<u8>,
 ) {
-    let admission = match admit(&shard, &head, now_unix()) {
+    let admission = match admit(&shard, &head, crate::auth::now_unix()) {
         Ok(a) => a,
         Err(refusal) => return refuse(&mut stream, response, refusal).await,
     };
