@@ -17,22 +17,6 @@ use tungstenite::{Message, WebSocket};
 /// How long "nothing arrives" is watched for.
 const QUIET: Duration = Duration::from_millis(300);
 
-/// Joins raw channel `channel` of the helpers' app, with extra query parameters `extra`.
-fn join(server: &Server, channel: &str, extra: &str) -> Ws {
-    server.ws(&format!("/v3/{channel}?api_key={}{extra}", server.app.key))
-}
-
-/// The next data message, which must be text.
-fn recv_text(ws: &mut Ws) -> String {
-    loop {
-        match ws.recv() {
-            Message::Text(t) => return t.as_str().to_string(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected a text message, got {other:?}"),
-        }
-    }
-}
-
 /// Opens `path`, expects an `{"error":…}` message and a close; returns the code and the error.
 fn refused(server: &Server, path: &str) -> (u16, String) {
     let mut ws = server.ws(path);
@@ -53,7 +37,7 @@ fn refused(server: &Server, path: &str) -> (u16, String) {
 fn members_on_every_shard(server: &Server, channel: &str, min: usize, extra: &str) -> Vec<Ws> {
     let mut conns = Vec::new();
     while conns.len() < 64 {
-        conns.push(join(server, channel, extra));
+        conns.push(server.raw(channel, extra));
         if conns.len() >= min {
             let subs = server.gauge("corecast_subscriptions");
             assert!(subs.len() >= 2, "two shards in /metrics: {subs:?}");
@@ -74,8 +58,8 @@ fn messages_reach_members_on_every_shard_verbatim_but_not_the_sender() {
     sender.send_text(text);
     sender.send_text("not json at all");
     for ws in &mut conns {
-        assert_eq!(recv_text(ws), text);
-        assert_eq!(recv_text(ws), "not json at all");
+        assert_eq!(ws.recv_text(), text);
+        assert_eq!(ws.recv_text(), "not json at all");
     }
     sender.assert_silent(QUIET);
 }
@@ -83,14 +67,14 @@ fn messages_reach_members_on_every_shard_verbatim_but_not_the_sender() {
 #[test]
 fn a_new_member_never_receives_messages_sent_before_it_joined() {
     let server = Server::start(&[("CORECAST_RAW_MAX_MESSAGES_PER_SECOND", "0")]);
-    let mut sender = join(&server, "late", "&notify_self");
+    let mut sender = server.raw("late", "&notify_self");
     let burst: Vec<Value> = (0..200).map(|i| json!(i)).collect();
     for _round in 0..20 {
         sender.send_burst(&burst);
         // The last echo shows that the sender's shard has published the whole burst; copies
         // for the other shard may still be on the bus when the new member connects there.
-        while recv_text(&mut sender) != "199" {}
-        let mut late = join(&server, "late", "");
+        while sender.recv_text() != "199" {}
+        let mut late = server.raw("late", "");
         late.assert_silent(Duration::from_millis(20));
     }
 }
@@ -109,10 +93,10 @@ fn notify_self_flag_forms() {
     for (i, (extra, echoed)) in forms.into_iter().enumerate() {
         // A channel of its own: a late cross-shard copy of an earlier "me" cannot reach it.
         let channel = format!("selfie{i}");
-        let mut ws = join(&server, &channel, extra);
+        let mut ws = server.raw(&channel, extra);
         ws.send_text("me");
         if echoed {
-            assert_eq!(recv_text(&mut ws), "me", "{extra}");
+            assert_eq!(ws.recv_text(), "me", "{extra}");
         } else {
             ws.assert_silent(QUIET);
         }
@@ -122,8 +106,8 @@ fn notify_self_flag_forms() {
 #[test]
 fn binary_is_relayed_as_binary_and_pings_are_answered() {
     let server = Server::start(&[]);
-    let mut a = join(&server, "bin", "");
-    let mut b = join(&server, "bin", "");
+    let mut a = server.raw("bin", "");
+    let mut b = server.raw("bin", "");
     let payload = vec![0u8, 159, 146, 150, 255];
     a.send(Message::binary(payload.clone()));
     match b.recv() {
@@ -150,7 +134,7 @@ fn bad_channel_ids_are_refused_with_4005() {
         );
     }
     let max = "x".repeat(30);
-    join(&server, &max, "&notify_self").send_text("ok");
+    server.raw(&max, "&notify_self").send_text("ok");
 }
 
 #[test]
@@ -161,16 +145,16 @@ fn missing_or_unknown_key_is_refused_with_4001_and_the_alias_works() {
     assert_eq!(refused(&server, "/v3/room?api_key=").0, 4001);
     let mut ws = server.ws("/v3/room?apiKey=app-key&notify_self=1");
     ws.send_text("alias");
-    assert_eq!(recv_text(&mut ws), "alias");
+    assert_eq!(ws.recv_text(), "alias");
 }
 
 #[test]
-fn presence_and_sdk_parameters_are_ignored() {
+fn sdk_parameters_are_ignored() {
     let server = Server::start(&[]);
-    let extra = "&notify_self=1&presence=1&user=bob&uuid=0f8e-77aa&source=js&v=3";
-    let mut ws = join(&server, "lobby", extra);
+    let extra = "&notify_self=1&presence=0&user=bob&uuid=0f8e-77aa&source=js&v=3";
+    let mut ws = server.raw("lobby", extra);
     ws.send_text("still relayed");
-    assert_eq!(recv_text(&mut ws), "still relayed");
+    assert_eq!(ws.recv_text(), "still relayed");
 }
 
 #[test]
@@ -188,7 +172,7 @@ fn apps_are_isolated_and_app_state_is_enforced() {
     let mut one_b = server.ws("/v3/shared?api_key=key-one");
     let mut two = server.ws("/v3/shared?api_key=key-two");
     one_a.send_text("for app one");
-    assert_eq!(recv_text(&mut one_b), "for app one");
+    assert_eq!(one_b.recv_text(), "for app one");
     two.assert_silent(QUIET);
     two.send_text("for app two");
     one_a.assert_silent(QUIET);
@@ -203,10 +187,10 @@ fn raw_and_pusher_channels_of_the_same_name_do_not_meet() {
     let server = Server::start(&[]);
     let mut pusher = server.connect();
     pusher.subscribe_ok("chat");
-    let mut raw = join(&server, "chat", "");
-    let mut raw_sender = join(&server, "chat", "");
+    let mut raw = server.raw("chat", "");
+    let mut raw_sender = server.raw("chat", "");
     raw_sender.send_text("raw only");
-    assert_eq!(recv_text(&mut raw), "raw only");
+    assert_eq!(raw.recv_text(), "raw only");
     pusher.assert_silent(QUIET);
     server
         .rest()
@@ -223,24 +207,24 @@ fn raw_and_pusher_channels_of_the_same_name_do_not_meet() {
 #[test]
 fn oversize_message_closes_1009_and_others_are_unaffected() {
     let server = Server::start(&[]);
-    let mut big = join(&server, "sizes", "");
-    let mut other = join(&server, "sizes", "");
-    let mut third = join(&server, "sizes", "");
+    let mut big = server.raw("sizes", "");
+    let mut other = server.raw("sizes", "");
+    let mut third = server.raw("sizes", "");
     let limit = 32 * 1024;
     big.send_text(&"a".repeat(limit));
-    assert_eq!(recv_text(&mut other).len(), limit);
-    assert_eq!(recv_text(&mut third).len(), limit);
+    assert_eq!(other.recv_text().len(), limit);
+    assert_eq!(third.recv_text().len(), limit);
     big.send_text(&"a".repeat(limit + 1));
     assert_eq!(big.expect_close().0, 1009);
     third.send_text("after");
-    assert_eq!(recv_text(&mut other), "after");
+    assert_eq!(other.recv_text(), "after");
 }
 
 #[test]
 fn excess_messages_are_dropped_with_one_rate_limit_error_per_second() {
     let server = Server::start(&[("CORECAST_RAW_MAX_MESSAGES_PER_SECOND", "3")]);
-    let mut sender = join(&server, "busy", "");
-    let mut receiver = join(&server, "busy", "");
+    let mut sender = server.raw("busy", "");
+    let mut receiver = server.raw("busy", "");
     let burst: Vec<Value> = (0..10).map(|i| json!(i)).collect();
     sender.send_burst(&burst);
     let mut got = Vec::new();
@@ -252,11 +236,11 @@ fn excess_messages_are_dropped_with_one_rate_limit_error_per_second() {
         "3 messages (one refill at most) pass: {got:?}"
     );
     assert_eq!(got[..3], ["0", "1", "2"]);
-    assert_eq!(recv_text(&mut sender), r#"{"error":"Rate limit exceeded"}"#);
+    assert_eq!(sender.recv_text(), r#"{"error":"Rate limit exceeded"}"#);
     sender.assert_silent(QUIET);
     std::thread::sleep(Duration::from_millis(1100));
     sender.send_text("later");
-    assert_eq!(recv_text(&mut receiver), "later");
+    assert_eq!(receiver.recv_text(), "later");
 }
 
 /// A masked client frame (`b0` = FIN/RSV/opcode byte) with a short payload.
@@ -271,12 +255,12 @@ fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
 #[test]
 fn a_protocol_error_keeps_replies_to_the_messages_before_it() {
     let server = Server::start(&[]);
-    let mut ws = join(&server, "strict", "&notify_self");
+    let mut ws = server.raw("strict", "&notify_self");
     // A valid text message and a frame with a reserved bit set, in one write.
     let mut bytes = client_frame(0x81, b"Hello");
     bytes.extend(client_frame(0xA1, b"bad"));
     std::io::Write::write_all(ws.inner().get_mut(), &bytes).expect("write");
-    assert_eq!(recv_text(&mut ws), "Hello");
+    assert_eq!(ws.recv_text(), "Hello");
     assert_eq!(ws.expect_close().0, 1002);
 }
 
@@ -306,9 +290,9 @@ fn private_channels_need_a_jwt_for_that_channel() {
         )
     };
     let good = token("private-room", now + 600);
-    let mut ws = join(&server, "private-room", &format!("&notify_self&jwt={good}"));
+    let mut ws = server.raw("private-room", &format!("&notify_self&jwt={good}"));
     ws.send_text("authorized");
-    assert_eq!(recv_text(&mut ws), "authorized");
+    assert_eq!(ws.recv_text(), "authorized");
     let path = format!("/v3/private-header?api_key={}&notify_self", server.app.key);
     let mut ws = open_with_jwt_header(&server, &path, &token("private-header", now + 600));
     ws.send(Message::text("header token")).expect("send");
@@ -354,15 +338,15 @@ fn http_publish_reaches_every_member_on_every_shard() {
     let reply = rest.send("POST", "/api/publish", text.to_string().as_bytes(), &[]);
     assert_eq!(reply.ok(), &json!({"success": true}));
     for ws in &mut conns {
-        assert_eq!(recv_text(ws), r#"{"event":"new-message","data":"hi"}"#);
-        assert_eq!(recv_text(ws), "plain text");
+        assert_eq!(ws.recv_text(), r#"{"event":"new-message","data":"hi"}"#);
+        assert_eq!(ws.recv_text(), "plain text");
     }
 }
 
 #[test]
 fn http_publish_refusals() {
     let server = Server::start(&[]);
-    let mut member = join(&server, "room-1", "");
+    let mut member = server.raw("room-1", "");
     let base = json!({"key": "app-key", "secret": "app-secret", "channelId": "room-1",
         "message": "m"});
     let with = |field: &str, value: Value| {

@@ -4,6 +4,8 @@
 
 use thiserror::Error;
 
+use super::presence::Member;
+
 use super::codes::CloseCode;
 
 /// Path prefix of the raw endpoint.
@@ -65,8 +67,8 @@ pub fn flag_on(value: Option<&str>) -> bool {
     matches!(value, Some("" | "1" | "true"))
 }
 
-/// The query parameters of a raw connection that the server acts on. Others (`presence`,
-/// `user`, `uuid`, `source`, `v`, …) are ignored.
+/// The query parameters of a raw connection that the server acts on. Others (`source`, `v`,
+/// …) are ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawQuery<'a> {
     /// `api_key` (or its alias `apiKey`).
@@ -75,6 +77,12 @@ pub struct RawQuery<'a> {
     pub notify_self: bool,
     /// `jwt`: token for private channels.
     pub jwt: Option<&'a str>,
+    /// `presence`: this connection wants member events.
+    pub presence: bool,
+    /// `user`: unsecured member identity (a JWT's `user` claim wins).
+    pub user: Option<&'a str>,
+    /// `uuid`: the client's connection id, when it follows the rule.
+    pub uuid: Option<&'a str>,
 }
 
 impl<'a> RawQuery<'a> {
@@ -84,6 +92,9 @@ impl<'a> RawQuery<'a> {
         let mut api_key_alias = None;
         let mut notify_self = None;
         let mut jwt = None;
+        let mut presence = None;
+        let mut user = None;
+        let mut uuid = None;
         let pairs = query
             .split('&')
             .filter(|p| !p.is_empty())
@@ -94,6 +105,9 @@ impl<'a> RawQuery<'a> {
                 "apiKey" => &mut api_key_alias,
                 "notify_self" => &mut notify_self,
                 "jwt" => &mut jwt,
+                "presence" => &mut presence,
+                "user" => &mut user,
+                "uuid" => &mut uuid,
                 _ => continue,
             };
             slot.get_or_insert(v);
@@ -102,8 +116,77 @@ impl<'a> RawQuery<'a> {
             api_key: api_key.or(api_key_alias).filter(|k| !k.is_empty()),
             notify_self: flag_on(notify_self),
             jwt: jwt.filter(|t| !t.is_empty()),
+            presence: flag_on(presence),
+            user: user.filter(|u| !u.is_empty()),
+            uuid: uuid.filter(|u| valid_uuid(u)),
         }
     }
+}
+
+/// Members beyond which joins and leaves are no longer announced.
+pub const MAX_ANNOUNCED_MEMBERS: usize = 100;
+
+/// Whether a client-chosen `uuid` is acceptable: 1 to 64 of `[A-Za-z0-9-]`.
+pub fn valid_uuid(uuid: &str) -> bool {
+    (1..=64).contains(&uuid.len()) && uuid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Whether an internal channel name is a raw channel.
+pub fn is_internal(name: &str) -> bool {
+    name.starts_with(INTERNAL_PREFIX)
+}
+
+/// Internal channel of a raw channel's `presence=1` connections, which get the member events.
+pub fn presence_listeners(internal: &str) -> String {
+    format!("{internal}:presence")
+}
+
+/// A raw member as its owner shard keeps it: `uuid` as the id, the `user` JSON as its info.
+pub fn member(uuid: &str, user_json: &str) -> Member {
+    Member {
+        id: uuid.to_string(),
+        id_json: serde_json::Value::from(uuid).to_string(),
+        info_json: user_json.to_string(),
+    }
+}
+
+/// The `user` of a member: the JWT's `user` claim, else the `user` parameter, else `anonymous`.
+pub fn member_user(jwt_user: Option<&serde_json::Value>, user_param: Option<&str>) -> String {
+    match (jwt_user, user_param) {
+        (Some(v), _) => v.to_string(),
+        (None, Some(u)) => serde_json::Value::from(u).to_string(),
+        (None, None) => "\"anonymous\"".to_string(),
+    }
+}
+
+fn member_json(m: &Member) -> String {
+    format!("{{\"uuid\":{},\"user\":{}}}", m.id_json, m.info_json)
+}
+
+fn members_json<'a>(members: impl Iterator<Item = &'a Member>) -> String {
+    let list: Vec<String> = members.map(member_json).collect();
+    format!("[{}]", list.join(","))
+}
+
+/// `system:member_list`, sent to a joining `presence=1` connection.
+pub fn member_list<'a>(members: impl Iterator<Item = &'a Member>) -> String {
+    format!(
+        "{{\"event\":\"system:member_list\",\"data\":{{\"members\":{}}}}}",
+        members_json(members)
+    )
+}
+
+/// `system:member_joined` or `system:member_left` (`event`), with the member and the list.
+pub fn member_event<'a>(
+    event: &str,
+    member: &Member,
+    members: impl Iterator<Item = &'a Member>,
+) -> String {
+    format!(
+        "{{\"event\":\"{event}\",\"data\":{{\"member\":{},\"members\":{}}}}}",
+        member_json(member),
+        members_json(members)
+    )
 }
 
 /// Why a raw connection is refused after the upgrade.

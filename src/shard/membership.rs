@@ -12,7 +12,7 @@ use super::presence::Joined;
 use super::{ConnKey, Shard};
 use crate::bus::{BusMessage, PresenceJoin, PresenceJoined, PresenceLeave};
 use crate::protocol::presence::{self, Member};
-use crate::protocol::{outbound, SocketId};
+use crate::protocol::{outbound, raw, SocketId};
 use crate::ws::frame;
 
 /// FNV-1a over the app index and channel name: the same owner on every shard.
@@ -101,6 +101,9 @@ impl Shard {
 
     /// Owner side of a join.
     pub fn on_presence_join(&self, j: PresenceJoin) {
+        if raw::is_internal(&j.channel) {
+            return self.on_raw_join(j);
+        }
         let limit = self.app(j.app).max_presence_members as usize;
         let added = presence::member_added_data(&j.member);
         let (user_id, user_id_json) = (j.member.id.clone(), j.member.id_json.clone());
@@ -146,6 +149,50 @@ impl Shard {
         }
     }
 
+    /// Owner side of a raw channel join: every connection is a member (keyed by its uuid);
+    /// `presence=1` connections hear about joins while the channel has at most 100 members.
+    fn on_raw_join(&self, j: PresenceJoin) {
+        let member = j.member.clone();
+        let (user_id, user_id_json) = (j.member.id.clone(), j.member.id_json.clone());
+        let added = matches!(
+            self.rooms
+                .borrow_mut()
+                .join(j.app, &j.channel, j.socket_id, j.member, usize::MAX),
+            Joined::Admitted { added: true, .. }
+        );
+        let (list, joined) = {
+            let rooms = self.rooms.borrow();
+            let members = rooms.members(j.app, &j.channel);
+            if members.len() > raw::MAX_ANNOUNCED_MEMBERS {
+                (String::new(), None)
+            } else {
+                let list = raw::member_list(members.iter().copied());
+                let joined = added.then(|| {
+                    raw::member_event("system:member_joined", &member, members.into_iter())
+                });
+                (list, joined)
+            }
+        };
+        if let Some(json) = joined {
+            let listeners = raw::presence_listeners(&j.channel);
+            self.publish(
+                j.app,
+                &listeners,
+                frame::text_frame(json.as_bytes()),
+                Some(j.socket_id),
+            );
+        }
+        let reply = PresenceJoined {
+            app: j.app,
+            channel: j.channel,
+            socket_id: j.socket_id,
+            user_id,
+            user_id_json,
+            data: Some(list),
+        };
+        self.route(j.from, BusMessage::PresenceJoined(reply));
+    }
+
     /// Joiner side: subscribe the connection, or refuse when the channel is full.
     pub fn on_presence_joined(&self, j: PresenceJoined) {
         let Some(key) = self.conn_of(j.socket_id) else {
@@ -173,6 +220,18 @@ impl Shard {
                 });
             }
         }
+        if raw::is_internal(&j.channel) {
+            // Raw connections are subscribed already; a `presence=1` one gets the member list.
+            let listening = self
+                .conns
+                .borrow()
+                .get(key)
+                .is_some_and(|c| c.is_subscribed(&raw::presence_listeners(&j.channel)));
+            if listening && !data.is_empty() {
+                self.send(key, frame::text_frame(data.as_bytes()));
+            }
+            return;
+        }
         let cached = j.channel.starts_with("presence-cache-");
         self.confirm_subscription(key, &j.channel, &data, cached);
     }
@@ -198,6 +257,18 @@ impl Shard {
             .borrow_mut()
             .leave(l.app, &l.channel, l.socket_id, &l.user_id);
         if let Some(member) = removed {
+            if raw::is_internal(&l.channel) {
+                let rooms = self.rooms.borrow();
+                let members = rooms.members(l.app, &l.channel);
+                if members.len() <= raw::MAX_ANNOUNCED_MEMBERS {
+                    let json =
+                        raw::member_event("system:member_left", &member, members.into_iter());
+                    drop(rooms);
+                    let listeners = raw::presence_listeners(&l.channel);
+                    self.publish(l.app, &listeners, frame::text_frame(json.as_bytes()), None);
+                }
+                return;
+            }
             let data = presence::member_removed_data(&member);
             let json =
                 outbound::internal_event("pusher_internal:member_removed", &l.channel, &data);

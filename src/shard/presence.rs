@@ -97,6 +97,14 @@ impl Rooms {
         room.members.get(user_id).map(|(m, _)| m)
     }
 
+    /// Members of a channel, in join order.
+    pub fn members(&self, app: u32, channel: &str) -> Vec<&Member> {
+        self.rooms
+            .get(&(app, Box::from(channel)))
+            .map(|r| r.members.values().map(|(m, _)| m).collect())
+            .unwrap_or_default()
+    }
+
     /// User ids of a channel, in join order.
     pub fn users(&self, app: u32, channel: &str) -> Vec<String> {
         self.rooms

@@ -36,6 +36,12 @@ pub struct Admission {
     pub channel: String,
     /// Whether the sender receives its own messages.
     pub notify_self: bool,
+    /// Whether the connection wants member events (`presence=1`).
+    pub presence: bool,
+    /// The member's `user` as JSON.
+    pub user_json: String,
+    /// The client's `uuid`, if it gave a valid one.
+    pub uuid: Option<String>,
 }
 
 /// Checks a raw upgrade request at Unix time `now`: app key (4001), app state (4003), quotas
@@ -51,17 +57,22 @@ pub fn admit(shard: &Shard, head: &RequestHead, now: u64) -> Result<Admission, R
     }
     shard.room_for(app).map_err(RawRefusal::from_capacity)?;
     let id = raw::channel_id_from_path(&head.path)?;
+    let mut jwt_user = None;
     if raw::is_private(id) {
         let token = query
             .jwt
             .or_else(|| head.header_str("jwt").filter(|t| !t.is_empty()))
             .ok_or(RawRefusal::AuthFailed)?;
-        verify_jwt(token, &app.secret, id, now).map_err(|_| RawRefusal::AuthFailed)?;
+        let claims = verify_jwt(token, &app.secret, id, now).map_err(|_| RawRefusal::AuthFailed)?;
+        jwt_user = claims.user;
     }
     Ok(Admission {
         app: app.index,
         channel: raw::internal_name(id),
         notify_self: query.notify_self,
+        presence: query.presence,
+        user_json: raw::member_user(jwt_user.as_ref(), query.user),
+        uuid: query.uuid.map(str::to_string),
     })
 }
 
@@ -84,16 +95,30 @@ pub async fn run(
     shard.global_count(admission.app, &admission.channel).await;
     let (key, socket_id) = shard.register(admission.app, ConnKind::Raw);
     let rate = shard.config.settings.raw_max_messages_per_second;
+    let listeners = raw::presence_listeners(&admission.channel);
     if let Some(conn) = shard.conns.borrow_mut().get_mut(key) {
         // A full bucket: a client may send a burst of `rate` messages right after connecting.
         conn.tokens = (rate as f32, Instant::now());
         conn.channels.push(admission.channel.as_str().into());
+        if admission.presence {
+            conn.channels.push(listeners.as_str().into());
+        }
     }
-    shard
-        .channels
-        .borrow_mut()
-        .add(admission.app, &admission.channel, key);
+    {
+        let mut channels = shard.channels.borrow_mut();
+        channels.add(admission.app, &admission.channel, key);
+        if admission.presence {
+            channels.add(admission.app, &listeners, key);
+        }
+    }
     shard.send(key, Bytes::from(response));
+    // Every connection is a member of its channel; the owner shard keeps the list.
+    let uuid = admission
+        .uuid
+        .clone()
+        .unwrap_or_else(|| socket_id.to_string());
+    let member = raw::member(&uuid, &admission.user_json);
+    shard.presence_join(admission.app, &admission.channel, socket_id, member);
     let mut relay = Relay {
         app: admission.app,
         channel: admission.channel,

@@ -192,6 +192,11 @@ impl Server {
         Ws::open(self.addr, path).unwrap_or_else(|e| panic!("upgrade {path}: {e}"))
     }
 
+    /// Joins raw channel `channel` of the helpers' app, with extra query parameters `extra`.
+    pub fn raw(&self, channel: &str, extra: &str) -> Ws {
+        self.ws(&format!("/v3/{channel}?api_key={}{extra}", self.app.key))
+    }
+
     /// The URL path pusher-js uses for `key`.
     pub fn pusher_path(key: &str) -> String {
         format!("/app/{key}?protocol=7&client=js&version=8.4.0&flash=false")

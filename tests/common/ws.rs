@@ -93,6 +93,17 @@ impl Ws {
             .unwrap_or_else(|| panic!("no message within {WAIT:?}"))
     }
 
+    /// The next data message, which must be text; control frames are skipped.
+    pub fn recv_text(&mut self) -> String {
+        loop {
+            match self.recv() {
+                Message::Text(t) => return t.as_str().to_string(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a text message, got {other:?}"),
+            }
+        }
+    }
+
     /// The next data message (within [`WAIT`]), parsed as JSON. Control frames are skipped.
     pub fn recv_json(&mut self) -> Value {
         let deadline = Instant::now() + WAIT;
