@@ -106,7 +106,7 @@ impl Shard {
         }
         let limit = self.app(j.app).max_presence_members as usize;
         let added = presence::member_added_data(&j.member);
-        let (user_id, user_id_json) = (j.member.id.clone(), j.member.id_json.clone());
+        let mut reply = join_reply(&j);
         let outcome = self
             .rooms
             .borrow_mut()
@@ -134,26 +134,15 @@ impl Shard {
             }
             Joined::Full => None,
         };
-        let reply = PresenceJoined {
-            app: j.app,
-            channel: j.channel,
-            socket_id: j.socket_id,
-            user_id,
-            user_id_json,
-            data,
-        };
-        if j.from == self.id() {
-            self.on_presence_joined(reply);
-        } else {
-            self.bus.send(j.from, BusMessage::PresenceJoined(reply));
-        }
+        reply.data = data;
+        self.route(j.from, BusMessage::PresenceJoined(reply));
     }
 
     /// Owner side of a raw channel join: every connection is a member (keyed by its uuid);
     /// `presence=1` connections hear about joins while the channel has at most 100 members.
     fn on_raw_join(&self, j: PresenceJoin) {
         let member = j.member.clone();
-        let (user_id, user_id_json) = (j.member.id.clone(), j.member.id_json.clone());
+        let mut reply = join_reply(&j);
         let added = matches!(
             self.rooms
                 .borrow_mut()
@@ -182,14 +171,7 @@ impl Shard {
                 Some(j.socket_id),
             );
         }
-        let reply = PresenceJoined {
-            app: j.app,
-            channel: j.channel,
-            socket_id: j.socket_id,
-            user_id,
-            user_id_json,
-            data: Some(list),
-        };
+        reply.data = Some(list);
         self.route(j.from, BusMessage::PresenceJoined(reply));
     }
 
@@ -275,6 +257,18 @@ impl Shard {
             let json = self.app(l.app).event_prefix.outbound(json);
             self.publish(l.app, &l.channel, frame::text_frame(json.as_bytes()), None);
         }
+    }
+}
+
+/// The owner's answer to a join, without its outcome yet (`data`: none, i.e. refused).
+fn join_reply(j: &PresenceJoin) -> PresenceJoined {
+    PresenceJoined {
+        app: j.app,
+        channel: Arc::clone(&j.channel),
+        socket_id: j.socket_id,
+        user_id: j.member.id.clone(),
+        user_id_json: j.member.id_json.clone(),
+        data: None,
     }
 }
 
