@@ -1,7 +1,8 @@
 //! corecast: a thread-per-core, io_uring Pusher Channels (protocol 7) server.
 //!
 //! Table of contents:
-//! - [`config`]: `CORECAST_*` settings, apps, limits, start-up checks.
+//! - [`config`]: `CORECAST_*` settings, apps, limits.
+//! - [`limits`]: open-files and locked-memory checks at start.
 //! - [`protocol`]: pure Pusher protocol logic: events, channel names, close codes, socket ids;
 //!   the rules of raw `/v3/{channel_id}` channels.
 //! - [`auth`]: HMAC signatures (channel auth, user sign-in, signed REST requests), raw-channel
@@ -14,6 +15,8 @@
 //! - [`transport`]: sockets: listeners, WebSocket (Pusher and raw) and HTTP connection loops.
 //! - [`server`]: starts the pinned shards.
 //! - [`signals`]: SIGTERM/SIGINT handling (drain, then exit).
+
+#![deny(missing_docs, unused_must_use)]
 
 pub mod api;
 pub mod auth;

@@ -1,6 +1,6 @@
 //! Presence rooms as their owner shard keeps them: members per user id (insertion-ordered),
 //! each with the set of connections it has in the channel. Pure state; the bus and fan-out
-//! around it live in [`super::membership`].
+//! around it live in the shard's `membership` module.
 
 use std::collections::HashMap;
 
