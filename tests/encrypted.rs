@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{App, Server, Ws};
+use common::{assert_sub_error, App, Server, Ws};
 use serde_json::{json, Value};
 use tungstenite::Message;
 
@@ -18,13 +18,6 @@ const PAYLOAD: &str =
 
 fn server() -> Server {
     Server::start(&[("CORECAST_ENABLE_CLIENT_MESSAGES", "true")])
-}
-
-fn assert_auth_error(reply: &Value) {
-    assert_eq!(reply["event"], "pusher:subscription_error", "{reply}");
-    assert_eq!(reply["channel"], ENC, "{reply}");
-    assert_eq!(reply["data"]["type"], "AuthError", "{reply}");
-    assert_eq!(reply["data"]["status"], 401, "{reply}");
 }
 
 /// The next text frame, parsed; its `data` must equal `payload` exactly.
@@ -56,7 +49,12 @@ fn subscribing_needs_a_private_channel_signature() {
         Some(app.channel_auth("1.1", ENC)),
     ];
     for auth in &bad {
-        assert_auth_error(&ws.subscribe_with(ENC, auth.as_deref()));
+        assert_sub_error(
+            &ws.subscribe_with(ENC, auth.as_deref()),
+            ENC,
+            "AuthError",
+            401,
+        );
     }
     let info = [("info", "subscription_count")];
     assert_eq!(

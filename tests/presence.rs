@@ -8,7 +8,7 @@ mod common;
 
 use std::net::Shutdown;
 
-use common::{presence_of, App, Server, Ws};
+use common::{assert_sub_error, presence_of, App, Server, Ws};
 use serde_json::{json, Value};
 
 const ROOM: &str = "presence-room";
@@ -34,15 +34,6 @@ fn expect_member(ws: &mut Ws, kind: &str, channel: &str) -> Value {
         .as_str()
         .unwrap_or_else(|| panic!("{kind} data: {data}"));
     serde_json::from_str(text).expect("member data holds JSON")
-}
-
-/// Asserts `reply` is a `pusher:subscription_error` of `kind` and `status` on `channel`.
-fn assert_sub_error(reply: &Value, channel: &str, kind: &str, status: u16) {
-    assert_eq!(reply["event"], "pusher:subscription_error", "{reply}");
-    assert_eq!(reply["channel"], channel, "{reply}");
-    assert_eq!(reply["data"]["type"], kind, "{reply}");
-    assert_eq!(reply["data"]["status"], status, "{reply}");
-    assert!(reply["data"]["error"].is_string(), "{reply}");
 }
 
 /// `GET /channels/{channel}/users`, with the list sorted by id.

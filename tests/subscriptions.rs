@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::{assert_succeeded, Server};
-use serde_json::{json, Value};
+use common::{assert_sub_error, assert_succeeded, Server};
+use serde_json::json;
 
 #[test]
 fn public_subscribe_gets_subscription_succeeded_with_empty_object_string() {
@@ -91,14 +91,6 @@ fn resubscribing_is_idempotent_and_unsubscribe_then_subscribe_works() {
     ws.subscribe_ok("twice");
     rest.trigger(json!({"name": "again", "channel": "twice", "data": "y"}));
     ws.expect_event("again", "twice");
-}
-
-fn assert_sub_error(reply: &Value, channel: &str, kind: &str, status: u16) {
-    assert_eq!(reply["event"], "pusher:subscription_error", "{reply}");
-    assert_eq!(reply["channel"], channel, "{reply}");
-    assert_eq!(reply["data"]["type"], kind, "{reply}");
-    assert_eq!(reply["data"]["status"], status, "{reply}");
-    assert!(reply["data"]["error"].is_string(), "{reply}");
 }
 
 #[test]

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 pub use rest::{read_response, Reply, Rest};
-pub use ws::{assert_succeeded, Ws};
+pub use ws::{assert_sub_error, assert_succeeded, Ws};
 
 /// Id, key and secret of the default app (no apps file).
 pub const APP_ID: &str = "app-id";

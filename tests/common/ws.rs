@@ -216,6 +216,15 @@ impl Ws {
     }
 }
 
+/// Asserts `reply` is a `pusher:subscription_error` of `kind` and `status` on `channel`.
+pub fn assert_sub_error(reply: &Value, channel: &str, kind: &str, status: u16) {
+    assert_eq!(reply["event"], "pusher:subscription_error", "{reply}");
+    assert_eq!(reply["channel"], channel, "{reply}");
+    assert_eq!(reply["data"]["type"], kind, "{reply}");
+    assert_eq!(reply["data"]["status"], status, "{reply}");
+    assert!(reply["data"]["error"].is_string(), "{reply}");
+}
+
 /// Asserts `reply` is `pusher_internal:subscription_succeeded` for `channel` with data `"{}"`.
 pub fn assert_succeeded(reply: &Value, channel: &str) {
     assert_eq!(
