@@ -26,6 +26,18 @@ pub async fn channel_info(
     name: &str,
     info: &[String],
 ) -> Result<Value, ApiError> {
+    Ok(Value::Object(
+        channel_attributes(shard, app, name, info).await?.0,
+    ))
+}
+
+/// The requested `info` attributes of one channel, and its subscriptions across shards.
+async fn channel_attributes(
+    shard: &Rc<Shard>,
+    app: &App,
+    name: &str,
+    info: &[String],
+) -> Result<(Map<String, Value>, usize), ApiError> {
     let channel = parse_channel(shard, name)?;
     let mut out = Map::new();
     let count = shard.global_count(app.index, name).await;
@@ -64,7 +76,7 @@ pub async fn channel_info(
             _ => {}
         }
     }
-    Ok(Value::Object(out))
+    Ok((out, count))
 }
 
 /// `GET /apps/{id}/channels`.
@@ -119,12 +131,8 @@ pub async fn show(
     query: &QueryParams,
 ) -> Result<Response, ApiError> {
     let info = parse_info(query.get("info"))?;
-    let mut out = match channel_info(shard, app, name, &info).await? {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    let occupied = shard.global_count(app.index, name).await > 0;
-    out.insert("occupied".into(), occupied.into());
+    let (mut out, count) = channel_attributes(shard, app, name, &info).await?;
+    out.insert("occupied".into(), (count > 0).into());
     Ok(json_response(200, Value::Object(out).to_string()))
 }
 

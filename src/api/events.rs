@@ -43,9 +43,16 @@ struct BatchBody<'a> {
 struct Event {
     name: String,
     data: String,
-    channels: Vec<String>,
+    channels: Vec<Target>,
     except: Option<SocketId>,
     info: Vec<String>,
+}
+
+/// A validated channel of an event.
+struct Target {
+    name: String,
+    /// A cache channel: the event becomes its last event.
+    cached: bool,
 }
 
 fn validate(shard: &Shard, app: &App, body: EventBody<'_>, batch: bool) -> Result<Event, ApiError> {
@@ -81,14 +88,18 @@ fn validate(shard: &Shard, app: &App, body: EventBody<'_>, batch: bool) -> Resul
     let mut seen = std::collections::HashSet::new();
     channels.retain(|c| seen.insert(c.clone()));
     let max = shard.config.settings.max_channel_name as usize;
-    for c in &channels {
-        let parsed = ChannelName::parse(c, max)
+    let several = channels.len() > 1;
+    let mut targets = Vec::with_capacity(channels.len());
+    for c in channels {
+        let parsed = ChannelName::parse(&c, max)
             .map_err(|e| ApiError::BadRequest(format!("Invalid channel {c:?}: {e}")))?;
-        if parsed.kind == ChannelKind::Encrypted && channels.len() > 1 {
+        if parsed.kind == ChannelKind::Encrypted && several {
             return Err(bad(
                 "An event on an encrypted channel must target exactly one channel",
             ));
         }
+        let cached = parsed.cached;
+        targets.push(Target { name: c, cached });
     }
     let except = match body.socket_id {
         None => None,
@@ -101,7 +112,7 @@ fn validate(shard: &Shard, app: &App, body: EventBody<'_>, batch: bool) -> Resul
     Ok(Event {
         name,
         data,
-        channels,
+        channels: targets,
         except,
         info,
     })
@@ -125,14 +136,13 @@ pub fn parse_info(info: Option<&str>) -> Result<Vec<String>, ApiError> {
 }
 
 fn publish(shard: &Shard, app: &App, event: &Event) {
-    let max = shard.config.settings.max_channel_name as usize;
-    for channel in &event.channels {
-        let json = outbound::channel_event(&event.name, channel, &event.data, None);
+    for t in &event.channels {
+        let json = outbound::channel_event(&event.name, &t.name, &event.data, None);
         let frame = frame::text_frame(json.as_bytes());
-        if ChannelName::parse(channel, max).is_ok_and(|c| c.cached) {
-            shard.publish_cached(app.index, channel, frame, event.except, &event.data);
+        if t.cached {
+            shard.publish_cached(app.index, &t.name, frame, event.except, &event.data);
         } else {
-            shard.publish(app.index, channel, frame, event.except);
+            shard.publish(app.index, &t.name, frame, event.except);
         }
     }
 }
@@ -150,8 +160,9 @@ pub async fn trigger(shard: &Rc<Shard>, app: &App, body: &[u8]) -> Result<Respon
         return Ok(json_response(200, "{}"));
     }
     let mut channels = Map::new();
-    for c in &event.channels {
-        channels.insert(c.clone(), channel_info(shard, app, c, &event.info).await?);
+    for t in &event.channels {
+        let info = channel_info(shard, app, &t.name, &event.info).await?;
+        channels.insert(t.name.clone(), info);
     }
     Ok(json_response(
         200,
@@ -179,7 +190,7 @@ pub async fn batch(shard: &Rc<Shard>, app: &App, body: &[u8]) -> Result<Response
     let mut out = Vec::with_capacity(events.len());
     for e in &events {
         out.push(match e.channels.first() {
-            Some(c) if !e.info.is_empty() => channel_info(shard, app, c, &e.info).await?,
+            Some(t) if !e.info.is_empty() => channel_info(shard, app, &t.name, &e.info).await?,
             _ => Value::Object(Map::new()),
         });
     }
