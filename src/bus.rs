@@ -56,6 +56,9 @@ pub enum Query {
         /// Channel name.
         name: String,
     },
+    /// Nothing to answer: the reply only says that every message this shard sent earlier to
+    /// the answering shard has been handled there (the bus keeps order per pair of shards).
+    Sync,
     /// Distinct users of the presence channels this shard owns, by channel.
     UserCounts {
         /// App index.
@@ -89,6 +92,8 @@ pub enum Reply {
     Stats(ShardStats),
     /// Presence user ids.
     Members(Vec<String>),
+    /// The answer to [`Query::Sync`].
+    Synced,
 }
 
 /// A presence join sent to the channel's owner shard.

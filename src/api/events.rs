@@ -1,5 +1,6 @@
 //! `POST /events` and `POST /batch_events`: validate every event first, then publish each one
-//! framed once per channel, in request order.
+//! framed once per channel, in request order. An event on a cache channel is answered once
+//! every shard has stored it.
 
 use std::rc::Rc;
 
@@ -53,6 +54,15 @@ struct Target {
     name: String,
     /// A cache channel: the event becomes its last event.
     cached: bool,
+}
+
+impl Event {
+    /// Whether the event becomes the last event of a cache channel. Its 200 is sent only
+    /// once every shard holds it, so that a subscriber arriving after the response gets it
+    /// from the cache wherever it lands.
+    fn caches(&self) -> bool {
+        self.channels.iter().any(|t| t.cached)
+    }
 }
 
 fn validate(shard: &Shard, app: &App, body: EventBody<'_>, batch: bool) -> Result<Event, ApiError> {
@@ -156,6 +166,9 @@ fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
 pub async fn trigger(shard: &Rc<Shard>, app: &App, body: &[u8]) -> Result<Response, ApiError> {
     let event = validate(shard, app, parse_json(body)?, false)?;
     publish(shard, app, &event);
+    if event.caches() {
+        shard.sync_all().await;
+    }
     if event.info.is_empty() {
         return Ok(json_response(200, "{}"));
     }
@@ -183,6 +196,9 @@ pub async fn batch(shard: &Rc<Shard>, app: &App, body: &[u8]) -> Result<Response
         .collect::<Result<Vec<_>, _>>()?;
     for e in &events {
         publish(shard, app, e);
+    }
+    if events.iter().any(Event::caches) {
+        shard.sync_all().await;
     }
     if events.iter().all(|e| e.info.is_empty()) {
         return Ok(json_response(200, "{}"));

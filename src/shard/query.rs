@@ -43,6 +43,7 @@ impl Shard {
             Query::UserCounts { app, prefix } => {
                 Reply::Channels(self.rooms.borrow().user_counts(*app, prefix.as_deref()))
             }
+            Query::Sync => Reply::Synced,
             Query::Stats => {
                 let (subscriptions, count) = channels.totals();
                 Reply::Stats(ShardStats {
@@ -84,6 +85,12 @@ impl Shard {
         }
         self.queries.waiting.borrow_mut().remove(&id);
         replies
+    }
+
+    /// Waits until every other shard has handled what this shard sent it so far (a broadcast,
+    /// a cache update): one round trip through the bus, in order behind those messages.
+    pub async fn sync_all(self: &Rc<Self>) {
+        self.ask_all(Query::Sync).await;
     }
 
     /// Total subscriptions of one channel across shards.

@@ -91,8 +91,7 @@ pub async fn run(
     // Join barrier: one round trip to every other shard. Each shard answers only after the
     // frames it published earlier are queued towards this shard, so they are all delivered
     // before this connection joins: a member never receives messages sent before it joined.
-    // (The count itself is not needed.)
-    shard.global_count(admission.app, &admission.channel).await;
+    shard.sync_all().await;
     let (key, socket_id) = shard.register(admission.app, ConnKind::Raw);
     let rate = shard.config.settings.raw_max_messages_per_second;
     let listeners = raw::presence_listeners(&admission.channel);
