@@ -71,6 +71,36 @@ fn late_subscribers_on_every_shard_get_the_last_published_event() {
 }
 
 #[test]
+fn the_rest_response_means_every_shard_holds_the_event() {
+    let server = Server::start(&[]);
+    let mut rest = server.rest();
+    let mut spare = Vec::new();
+    let mut subs: Vec<Ws> = [0, 1]
+        .into_iter()
+        .map(|shard| server.connect_on(shard, &mut spare))
+        .collect();
+    // Subscribing right after the 200, with no other traffic in between, on both shards.
+    for i in 0..40 {
+        let channel = format!("cache-race-{i}");
+        rest.trigger(json!({"name": "e", "channel": channel, "data": "d"}));
+        for ws in &mut subs {
+            ws.subscribe_ok(&channel);
+            assert_eq!(ws.recv_json(), event("e", &channel, "d"), "round {i}");
+        }
+        let batch = json!({"batch": [{"name": "b", "channel": channel, "data": "bd"}]});
+        rest.post("batch_events", &batch).ok();
+        let again = format!("{channel}-again");
+        let batch = json!({"batch": [{"name": "b", "channel": again, "data": "bd"}]});
+        rest.post("batch_events", &batch).ok();
+        for ws in &mut subs {
+            assert_eq!(ws.recv_json(), event("b", &channel, "bd"), "round {i}");
+            ws.subscribe_ok(&again);
+            assert_eq!(ws.recv_json(), event("b", &again, "bd"), "round {i}");
+        }
+    }
+}
+
+#[test]
 fn private_and_presence_cache_channels_are_cached_too() {
     let server = Server::start(&[]);
     let app = server.app.clone();
