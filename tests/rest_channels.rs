@@ -202,6 +202,73 @@ fn pipelined_requests_are_answered_in_order() {
     assert_eq!(rest.connections, 1);
 }
 
+/// Signed `POST /events` bytes publishing `data` to `channel`, with extra header lines.
+fn publish_request(
+    rest: &common::Rest,
+    app_id: &str,
+    channel: &str,
+    data: &str,
+    extra: &str,
+) -> Vec<u8> {
+    let path = format!("/apps/{app_id}/events");
+    let body = json!({"name": "p", "channel": channel, "data": data}).to_string();
+    let q = rest.query("POST", &path, &[], body.as_bytes(), common::now_unix());
+    format!(
+        "POST {path}?{q} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n{extra}\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn pipelined_publishes_are_answered_together_and_in_order() {
+    let server = Server::start(&[]);
+    let mut ws = server.connect();
+    ws.subscribe_ok("piped");
+    let mut rest = server.rest();
+    let id = server.app.id.clone();
+    // Three publishes, a refused one (bad signature) and a fourth publish, in one write.
+    let mut wire = Vec::new();
+    for i in 0..3 {
+        wire.extend(publish_request(&rest, &id, "piped", &i.to_string(), ""));
+    }
+    let bad = publish_request(&rest, &id, "piped", "x", "");
+    let bad = String::from_utf8(bad)
+        .unwrap()
+        .replacen("auth_signature=", "auth_signature=0", 1);
+    wire.extend(bad.into_bytes());
+    wire.extend(publish_request(&rest, &id, "piped", "3", ""));
+    assert_eq!(rest.exchange(&wire).status, 200);
+    for _ in 1..3 {
+        assert_eq!(rest.exchange(b"").status, 200);
+    }
+    rest.exchange(b"").assert_error(401);
+    assert_eq!(rest.exchange(b"").status, 200);
+    for i in 0..4 {
+        assert_eq!(ws.expect_event("p", "piped"), i.to_string());
+    }
+    // A request that has only partly arrived does not hold back the answer to the one
+    // before it.
+    let first = publish_request(&rest, &id, "piped", "4", "");
+    let second = publish_request(&rest, &id, "piped", "5", "");
+    let (head, tail) = second.split_at(second.len() - 5);
+    let mut wire = first.clone();
+    wire.extend_from_slice(head);
+    assert_eq!(rest.exchange(&wire).status, 200);
+    assert_eq!(ws.expect_event("p", "piped"), "4");
+    assert_eq!(rest.exchange(tail).status, 200);
+    assert_eq!(ws.expect_event("p", "piped"), "5");
+    // `Connection: close` in the middle ends the connection after its own answer.
+    let mut wire = publish_request(&rest, &id, "piped", "6", "Connection: close\r\n");
+    wire.extend(publish_request(&rest, &id, "piped", "7", ""));
+    let reply = rest.exchange(&wire);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("connection"), Some("close"));
+    assert_eq!(ws.expect_event("p", "piped"), "6");
+    ws.ping_pong();
+    assert_eq!(rest.connections, 1);
+}
+
 #[test]
 fn connection_close_is_honoured() {
     let server = Server::start(&[]);

@@ -44,7 +44,8 @@ pub async fn read_head(stream: &mut TcpStream, mut buf: Vec<u8>) -> HeadOutcome 
             return HeadOutcome::Refused(json_response(431, body).to_bytes(false));
         }
         if buf.len() < filled + 1024 {
-            buf.resize((filled + 2048).min(MAX_HEAD), 0);
+            // Room for several pipelined requests per read.
+            buf.resize((filled + 8192).min(MAX_HEAD), 0);
         }
         let read = glommio::timer::timeout(HEAD_TIMEOUT, async {
             stream

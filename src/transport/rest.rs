@@ -1,5 +1,6 @@
 //! A plain HTTP connection: request heads and bodies in, REST API responses out, kept alive
-//! for as long as the client wants.
+//! for as long as the client wants. Responses to pipelined requests that have already fully
+//! arrived are written together, with one write.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -10,13 +11,15 @@ use glommio::net::TcpStream;
 use super::head::{read_head, HeadOutcome};
 use super::io::write_all;
 use crate::api;
-use crate::http::{json_response, RequestHead};
+use crate::http::{json_response, parse_head, RequestHead};
 use crate::shard::Shard;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 256 * 1024;
 /// Time allowed for a body to arrive.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most response bytes held back while answering pipelined requests.
+const MAX_HELD: usize = 64 * 1024;
 
 /// Serves requests on one connection, starting with `head`.
 pub async fn serve(
@@ -25,21 +28,25 @@ pub async fn serve(
     mut head: RequestHead,
     mut buf: Vec<u8>,
 ) {
+    let mut out = Vec::new();
     loop {
         let keep_alive = head.keep_alive();
-        let response = match read_body(&mut stream, &head, &mut buf).await {
-            Ok(body) => api::handle(&shard, &head, &body).await,
+        match read_body(&mut stream, &head, &mut buf).await {
+            Ok(body) => {
+                out.extend_from_slice(&api::handle(&shard, &head, &body).await.to_bytes(keep_alive))
+            }
             Err(r) => {
-                let _ = write_all(&mut stream, &r.to_bytes(false)).await;
+                out.extend_from_slice(&r.to_bytes(false));
+                let _ = write_all(&mut stream, &out).await;
                 return;
             }
-        };
-        if write_all(&mut stream, &response.to_bytes(keep_alive))
-            .await
-            .is_err()
-            || !keep_alive
-        {
-            return;
+        }
+        let hold = keep_alive && out.len() < MAX_HELD && holds_whole_request(&buf);
+        if !hold {
+            if write_all(&mut stream, &out).await.is_err() || !keep_alive {
+                return;
+            }
+            out.clear();
         }
         head = match read_head(&mut stream, std::mem::take(&mut buf)).await {
             HeadOutcome::Head(h, rest) => {
@@ -48,10 +55,28 @@ pub async fn serve(
             }
             HeadOutcome::Closed => return,
             HeadOutcome::Refused(r) => {
-                let _ = write_all(&mut stream, &r).await;
+                out.extend_from_slice(&r);
+                let _ = write_all(&mut stream, &out).await;
                 return;
             }
         };
+    }
+}
+
+/// Whether `buf` holds a whole next request (head and body), so that it can be answered
+/// before anything is written. A head that does not parse counts as whole: its refusal
+/// needs no more bytes.
+fn holds_whole_request(buf: &[u8]) -> bool {
+    if buf.is_empty() {
+        return false;
+    }
+    match parse_head(buf) {
+        Ok(Some((head, n))) => match head.content_length() {
+            Ok(len) => buf.len() - n >= len,
+            Err(_) => true,
+        },
+        Ok(None) => false,
+        Err(_) => true,
     }
 }
 
