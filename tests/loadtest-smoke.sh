@@ -42,6 +42,9 @@ check "fanout over REST" \
 check "fanout at max rate" \
     "r['deliveries_per_sec'] > 0 and r['lost'] == 0 and r['out_of_order'] == 0" \
     fanout --connections 100 --channels 1 --rate max --duration 2 --drain 1
+check "fanout with pipelined REST publishes" \
+    "r['deliveries_per_sec'] > 0 and r['lost'] == 0 and r['out_of_order'] == 0 and not r['publish_failures'] and r['pipeline'] == 8" \
+    fanout --connections 20 --channels 3 --rate max --inflight 16 --pipeline 8 --duration 2 --drain 1
 check "fanout over client events" \
     "r['deliveries_per_sec'] > 0 and r['lost'] == 0 and r['out_of_order'] == 0" \
     fanout --connections 20 --channels 2 --publish client --rate 20 --duration 2 --drain 1

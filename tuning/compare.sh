@@ -92,6 +92,8 @@ scenarios() { # label port start-function
     load "$label.fanout1k" "$port" fanout --connections 1000 --channels 1 --rate max --payload 100 --duration "$dur"
     load "$label.fanout5k" "$port" fanout --connections 5000 --channels 100 --rate max --payload 100 --duration "$dur"
     load "$label.fixed125k" "$port" fanout --connections 1000 --channels 1 --rate 125 --payload 100 --duration "$dur"
+    load "$label.rest" "$port" fanout --connections 1 --channels 1 --rate max --payload 100 --duration "$dur"
+    load "$label.restpipe" "$port" fanout --connections 1 --channels 1 --rate max --payload 100 --pipeline 8 --duration "$dur"
     stop_server
     # Memory per connection is measured on a fresh server each run.
     for i in $(seq 1 "$runs"); do
@@ -130,6 +132,8 @@ rows = [
     ("fan-out 5k subs / 100 channels, deliveries/s", "fanout5k", "deliveries_per_sec", True),
     ("fan-out 5k subs / 100 channels, REST publishes/s", "fanout5k", "publishes_per_sec", True),
     ("fixed 125 publishes/s × 1k subs, p99 µs", "fixed125k", "latency_us.p99", False),
+    ("REST alone (1 subscriber), publishes/s, 64 connections", "rest", "publishes_per_sec", True),
+    ("REST alone, publishes/s, 8 pipelined per connection", "restpipe", "publishes_per_sec", True),
     ("fan-out 1k subs / 1 channel, load generator CPU %", "fanout1k", "client_cpu_percent", None),
     ("fixed 125 publishes/s, load generator CPU %", "fixed125k", "client_cpu_percent", None),
     ("connect 5k, connections/s", "connect", "connections_per_sec", True),

@@ -130,9 +130,15 @@ pub struct FanoutArgs {
     /// How events are published.
     #[arg(long, value_enum, default_value_t = PublishMode::Rest)]
     pub publish: PublishMode,
-    /// REST: requests in flight at most (one keep-alive HTTP connection each).
+    /// REST: requests in flight at most, over keep-alive HTTP connections of `--pipeline`
+    /// requests each.
     #[arg(long, default_value_t = 64)]
     pub inflight: usize,
+    /// REST: requests written together on one connection before their responses are read
+    /// (HTTP/1.1 pipelining; 1 = one request at a time, as the official SDKs do). A server
+    /// that closes connections after each response gets one request per connection.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub pipeline: u32,
     /// Client mode: publisher connections (default: 8 events/s each, below the usual limit of
     /// 10 client events/s per connection; at least one per channel).
     #[arg(long)]

@@ -5,6 +5,7 @@ mod cpu;
 mod limits;
 mod net;
 mod payload;
+mod pipeline;
 mod pusher;
 mod report;
 mod rest;

@@ -31,10 +31,16 @@ pub fn default_publishers(rate: Rate, channels: u32) -> u32 {
     by_rate.max(channels).max(1)
 }
 
+/// REST publisher connections: `--inflight` requests spread `--pipeline` per connection.
+pub fn rest_connections(args: &FanoutArgs) -> u32 {
+    let depth = args.pipeline.max(1) as usize;
+    args.inflight.max(1).div_ceil(depth) as u32
+}
+
 /// Connections the scenario opens (for file-descriptor planning).
 pub fn planned_connections(args: &FanoutArgs) -> u64 {
     let publishers = match args.publish {
-        PublishMode::Rest => args.inflight as u64,
+        PublishMode::Rest => rest_connections(args) as u64,
         PublishMode::Client => {
             args.publishers
                 .unwrap_or_else(|| default_publishers(args.rate, args.channels)) as u64
@@ -107,7 +113,7 @@ pub async fn run(args: &FanoutArgs, ctx: &Ctx) -> Report {
 
     // Publishers.
     let publishers = match args.publish {
-        PublishMode::Rest => args.inflight.max(1) as u32,
+        PublishMode::Rest => rest_connections(args),
         PublishMode::Client => args
             .publishers
             .unwrap_or_else(|| default_publishers(args.rate, k)),
@@ -126,6 +132,7 @@ pub async fn run(args: &FanoutArgs, ctx: &Ctx) -> Report {
             (PublishMode::Rest, Rate::PerSec(_)) => Some(Arc::new(Semaphore::new(0))),
             _ => None,
         },
+        pipeline: args.pipeline.max(1) as usize,
         rtt: LatencySink::new(4),
         closed: Tally::default(),
     });
@@ -286,7 +293,15 @@ pub async fn run(args: &FanoutArgs, ctx: &Ctx) -> Report {
         if private {
             json!(null)
         } else {
-            json!(publishers)
+            json!(publishers as u64 * args.pipeline as u64)
+        },
+    );
+    rep.param(
+        "pipeline",
+        if private {
+            json!(null)
+        } else {
+            json!(args.pipeline)
         },
     );
     rep.param("duration_secs", report::number(ctx.duration.as_secs_f64()));

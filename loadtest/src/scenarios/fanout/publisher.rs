@@ -3,6 +3,7 @@
 use super::receiver::{channel_name, CLIENT_EVENT, REST_EVENT};
 use crate::net::{self, ConnError, Connector, Incoming, Ws};
 use crate::payload::{self, now_us, Stamp};
+use crate::pipeline::PipelineClient;
 use crate::pusher;
 use crate::rest::{self, Outcome, RestClient};
 use crate::scenarios::{stopped, ReadyTx, Tally};
@@ -29,6 +30,8 @@ pub struct PubShared {
     pub accepted: AtomicU64,
     /// Publishers still publishing.
     pub active: AtomicU64,
+    /// REST: requests written together per connection.
+    pub pipeline: usize,
     /// Open loop (REST): tokens released by the feeder.
     pub tokens: Option<Arc<Semaphore>>,
     /// REST request round-trip times.
@@ -105,58 +108,85 @@ pub async fn feed_tokens(sem: Arc<Semaphore>, rate: f64, cap: usize, deadline: I
     dropped
 }
 
-/// One REST publisher: one request in flight at a time on its own keep-alive connection,
-/// cycling over channels, so each (publisher, channel) stream is strictly ordered.
+/// One REST publisher: `pipeline` requests in flight at a time on its own keep-alive
+/// connection (written together, answered in order), cycling over channels, so each
+/// (publisher, channel) stream is strictly ordered.
 pub async fn rest_publisher(id: u32, shared: Arc<PubShared>) -> (PubResult, u64) {
     let mut result = PubResult::new(id, shared.channels);
-    let mut client = RestClient::new(
-        Arc::clone(&shared.connector),
-        &shared.app_id,
-        Duration::from_secs(5),
-    );
+    let timeout = Duration::from_secs(5);
+    let mut single = RestClient::new(Arc::clone(&shared.connector), &shared.app_id, timeout);
+    let mut pipelined = PipelineClient::new(Arc::clone(&shared.connector), &shared.app_id, timeout);
+    let depth = shared.pipeline.max(1);
     let mut cursor = id % shared.channels;
+    let mut batch: Vec<(usize, Stamp)> = Vec::with_capacity(depth);
+    let mut bodies: Vec<String> = Vec::with_capacity(depth);
     loop {
-        if Instant::now() >= shared.deadline() {
-            break;
-        }
-        if let Some(tokens) = &shared.tokens {
-            tokio::select! {
-                p = tokens.acquire() => match p {
-                    Ok(p) => p.forget(),
-                    Err(_) => break,
-                },
-                _ = sleep_until(shared.deadline()) => break,
+        batch.clear();
+        bodies.clear();
+        while batch.len() < depth && Instant::now() < shared.deadline() {
+            if let Some(tokens) = &shared.tokens {
+                if batch.is_empty() {
+                    tokio::select! {
+                        p = tokens.acquire() => match p {
+                            Ok(p) => p.forget(),
+                            Err(_) => break,
+                        },
+                        _ = sleep_until(shared.deadline()) => break,
+                    }
+                } else {
+                    match tokens.try_acquire() {
+                        Ok(p) => p.forget(),
+                        Err(_) => break,
+                    }
+                }
             }
+            if !shared.take_attempt() {
+                break;
+            }
+            let ch = cursor as usize;
+            cursor = (cursor + 1) % shared.channels;
+            let stamp = result.next_stamp(ch);
+            let data = payload::encode(stamp, shared.payload);
+            bodies.push(rest::event_body(
+                REST_EVENT,
+                &channel_name(false, ch as u32),
+                &data,
+            ));
+            batch.push((ch, stamp));
         }
-        if !shared.take_attempt() {
+        if batch.is_empty() {
             break;
         }
-        let ch = cursor as usize;
-        cursor = (cursor + 1) % shared.channels;
-        let stamp = result.next_stamp(ch);
-        let data = payload::encode(stamp, shared.payload);
-        let body = rest::event_body(REST_EVENT, &channel_name(false, ch as u32), &data);
-        let outcome = client.publish(body).await;
+        let outcomes = if depth == 1 {
+            vec![single.publish(bodies.swap_remove(0)).await]
+        } else {
+            pipelined.publish_all(&bodies).await
+        };
         let done = now_us();
-        shared
-            .rtt
-            .record(id as usize, done.saturating_sub(stamp.sent_us), done);
-        match outcome {
-            Outcome::Accepted => {
-                shared.accepted.fetch_add(1, Ordering::Relaxed);
-            }
-            other => {
-                result.failed[ch] += 1;
-                *result.failures.entry(other.reason()).or_insert(0) += 1;
-                if matches!(other, Outcome::Failed(_)) {
-                    // Avoid spinning on a refused or broken connection.
-                    sleep(Duration::from_millis(20)).await;
+        let mut failed = false;
+        for ((ch, stamp), outcome) in batch.iter().zip(outcomes) {
+            shared
+                .rtt
+                .record(id as usize, done.saturating_sub(stamp.sent_us), done);
+            match outcome {
+                Outcome::Accepted => {
+                    shared.accepted.fetch_add(1, Ordering::Relaxed);
+                }
+                other => {
+                    result.failed[*ch] += 1;
+                    failed |= matches!(other, Outcome::Failed(_));
+                    *result.failures.entry(other.reason()).or_insert(0) += 1;
                 }
             }
         }
+        if failed {
+            // Avoid spinning on a refused or broken connection.
+            sleep(Duration::from_millis(20)).await;
+        }
     }
     shared.active.fetch_sub(1, Ordering::Relaxed);
-    (result, client.connections_opened)
+    let opened = single.connections_opened + pipelined.connections_opened;
+    (result, opened)
 }
 
 /// Client-mode publisher setup: connect and subscribe to the private channel.
