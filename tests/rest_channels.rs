@@ -270,6 +270,36 @@ fn pipelined_publishes_are_answered_together_and_in_order() {
 }
 
 #[test]
+fn expect_100_continue_is_answered_before_the_body() {
+    let server = Server::start(&[]);
+    let mut ws = server.connect();
+    ws.subscribe_ok("big");
+    let mut rest = server.rest();
+    let req = publish_request(
+        &rest,
+        &server.app.id,
+        "big",
+        &"x".repeat(2000),
+        "Expect: 100-continue\r\n",
+    );
+    let split = req.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(rest.exchange(&req[..split]).status, 100);
+    assert_eq!(rest.exchange(&req[split..]).status, 200);
+    assert_eq!(ws.expect_event("p", "big"), "x".repeat(2000));
+    // A body that came with its head needs no 100.
+    let whole = publish_request(
+        &rest,
+        &server.app.id,
+        "big",
+        "y",
+        "Expect: 100-continue\r\n",
+    );
+    assert_eq!(rest.exchange(&whole).status, 200);
+    assert_eq!(ws.expect_event("p", "big"), "y");
+    assert_eq!(rest.connections, 1);
+}
+
+#[test]
 fn connection_close_is_honoured() {
     let server = Server::start(&[]);
     let mut rest = server.rest();

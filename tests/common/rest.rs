@@ -228,6 +228,7 @@ pub fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Reply {
     };
     let body_len = match content_length {
         Some(n) => n,
+        None if (100..200).contains(&status) => 0,
         None => {
             // No length: the body runs until the server closes.
             while fill_or_eof(stream, buf, &mut chunk, deadline) {}
