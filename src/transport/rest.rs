@@ -43,13 +43,16 @@ pub async fn serve(
                 return;
             }
         }
-        let hold = keep_alive && out.len() < MAX_HELD && holds_whole_request(&buf);
-        if !hold {
-            if write_all(&mut stream, &out).await.is_err() || !keep_alive {
-                return;
+        if keep_alive && out.len() < MAX_HELD {
+            if let Some(next) = take_whole_request(&mut buf) {
+                head = next;
+                continue;
             }
-            out.clear();
         }
+        if write_all(&mut stream, &out).await.is_err() || !keep_alive {
+            return;
+        }
+        out.clear();
         head = match read_head(&mut stream, std::mem::take(&mut buf)).await {
             HeadOutcome::Head(h, rest) => {
                 buf = rest;
@@ -57,29 +60,26 @@ pub async fn serve(
             }
             HeadOutcome::Closed => return,
             HeadOutcome::Refused(r) => {
-                out.extend_from_slice(&r);
-                let _ = write_all(&mut stream, &out).await;
+                let _ = write_all(&mut stream, &r).await;
                 return;
             }
         };
     }
 }
 
-/// Whether `buf` holds a whole next request (head and body), so that it can be answered
-/// before anything is written. A head that does not parse counts as whole: its refusal
-/// needs no more bytes.
-fn holds_whole_request(buf: &[u8]) -> bool {
-    if buf.is_empty() {
-        return false;
+/// Takes the next request's head off `buf` when the whole request (head and body) has
+/// arrived, so that it is answered before anything is written. Anything else (more bytes
+/// needed, a head to refuse) is left to [`read_head`] once the pending answers are out.
+fn take_whole_request(buf: &mut Vec<u8>) -> Option<RequestHead> {
+    let Ok(Some((head, n))) = parse_head(buf) else {
+        return None;
+    };
+    let len = head.content_length().ok()?;
+    if buf.len() - n < len {
+        return None;
     }
-    match parse_head(buf) {
-        Ok(Some((head, n))) => match head.content_length() {
-            Ok(len) => buf.len() - n >= len,
-            Err(_) => true,
-        },
-        Ok(None) => false,
-        Err(_) => true,
-    }
+    buf.drain(..n);
+    Some(head)
 }
 
 /// Reads the body announced by `Content-Length`; `buf` holds bytes already read and keeps any
