@@ -300,6 +300,46 @@ fn expect_100_continue_is_answered_before_the_body() {
 }
 
 #[test]
+fn unreadable_requests_get_a_json_error_and_a_close() {
+    let server = Server::start(&[]);
+    let path = format!("/apps/{}/events", server.app.id);
+    let cases: [(Vec<u8>, u16); 4] = [
+        (
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+            )
+            .into_bytes(),
+            411,
+        ),
+        (
+            format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n").into_bytes(),
+            400,
+        ),
+        (
+            format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n")
+                .into_bytes(),
+            413,
+        ),
+        (
+            format!(
+                "GET /up HTTP/1.1\r\nHost: x\r\nX-Long: {}\r\n",
+                "a".repeat(20_000)
+            )
+            .into_bytes(),
+            431,
+        ),
+    ];
+    for (request, status) in cases {
+        let mut rest = server.rest();
+        // Sent after a good request on the same connection: the refusal ends it.
+        assert_eq!(rest.send("GET", "/up", b"", &[]).status, 200);
+        let reply = rest.exchange(&request);
+        reply.assert_error(status);
+        assert_eq!(reply.header("connection"), Some("close"), "{status}");
+    }
+}
+
+#[test]
 fn connection_close_is_honoured() {
     let server = Server::start(&[]);
     let mut rest = server.rest();

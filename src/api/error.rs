@@ -1,4 +1,5 @@
-//! REST errors: each variant is one HTTP status, rendered as `{"error": "…"}`.
+//! REST errors: each variant is one HTTP status, rendered as `{"error": "…"}`. The transport's
+//! own refusals (a head or body that cannot be read) use it too.
 
 use thiserror::Error;
 
@@ -22,9 +23,18 @@ pub enum ApiError {
     /// 405.
     #[error("Method {0} not allowed on this route")]
     MethodNotAllowed(String),
+    /// 408.
+    #[error("{0}")]
+    Timeout(String),
+    /// 411.
+    #[error("{0}")]
+    LengthRequired(String),
     /// 413.
     #[error("{0}")]
     TooLarge(String),
+    /// 431.
+    #[error("{0}")]
+    HeadTooLarge(String),
     /// 501.
     #[error("{0}")]
     NotImplemented(String),
@@ -39,7 +49,10 @@ impl ApiError {
             ApiError::Forbidden(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
+            ApiError::Timeout(_) => 408,
+            ApiError::LengthRequired(_) => 411,
             ApiError::TooLarge(_) => 413,
+            ApiError::HeadTooLarge(_) => 431,
             ApiError::NotImplemented(_) => 501,
         }
     }

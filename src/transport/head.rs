@@ -5,7 +5,8 @@ use std::time::Duration;
 use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 
-use crate::http::{json_response, parse_head, RequestHead};
+use crate::api::ApiError;
+use crate::http::{parse_head, RequestHead};
 
 /// Largest request head accepted.
 const MAX_HEAD: usize = 16 * 1024;
@@ -22,6 +23,10 @@ pub enum HeadOutcome {
     Refused(Vec<u8>),
 }
 
+fn refused(e: ApiError) -> HeadOutcome {
+    HeadOutcome::Refused(e.response().to_bytes(false))
+}
+
 /// Reads until a complete head is in `buf` (which may already hold bytes).
 pub async fn read_head(stream: &mut TcpStream, mut buf: Vec<u8>) -> HeadOutcome {
     let mut filled = buf.len();
@@ -33,15 +38,11 @@ pub async fn read_head(stream: &mut TcpStream, mut buf: Vec<u8>) -> HeadOutcome 
                     return HeadOutcome::Head(head, rest);
                 }
                 Ok(None) => {}
-                Err(e) => {
-                    let body = format!("{{\"error\":{}}}", serde_json::Value::from(e.to_string()));
-                    return HeadOutcome::Refused(json_response(400, body).to_bytes(false));
-                }
+                Err(e) => return refused(ApiError::BadRequest(e.to_string())),
             }
         }
         if filled >= MAX_HEAD {
-            let body = r#"{"error":"Request head too large"}"#;
-            return HeadOutcome::Refused(json_response(431, body).to_bytes(false));
+            return refused(ApiError::HeadTooLarge("Request head too large".into()));
         }
         if buf.len() < filled + 1024 {
             // Room for several pipelined requests per read.

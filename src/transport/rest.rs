@@ -10,8 +10,8 @@ use glommio::net::TcpStream;
 
 use super::head::{read_head, HeadOutcome};
 use super::io::write_all;
-use crate::api;
-use crate::http::{json_response, parse_head, RequestHead};
+use crate::api::{self, ApiError};
+use crate::http::{parse_head, RequestHead};
 use crate::shard::Shard;
 
 /// Largest request body accepted.
@@ -37,8 +37,8 @@ pub async fn serve(
             Ok(body) => {
                 out.extend_from_slice(&api::handle(&shard, &head, &body).await.to_bytes(keep_alive))
             }
-            Err(r) => {
-                out.extend_from_slice(&r.to_bytes(false));
+            Err(e) => {
+                out.extend_from_slice(&e.response().to_bytes(false));
                 let _ = write_all(&mut stream, &out).await;
                 return;
             }
@@ -90,22 +90,21 @@ async fn read_body(
     stream: &mut TcpStream,
     head: &RequestHead,
     buf: &mut Vec<u8>,
-) -> Result<Vec<u8>, crate::http::Response> {
+) -> Result<Vec<u8>, ApiError> {
     if head.header_has_token("transfer-encoding", "chunked") {
-        return Err(json_response(
-            411,
-            r#"{"error":"Chunked bodies are not supported; send Content-Length"}"#,
+        return Err(ApiError::LengthRequired(
+            "Chunked bodies are not supported; send Content-Length".into(),
         ));
     }
     let len = head
         .content_length()
-        .map_err(|_| json_response(400, r#"{"error":"Invalid Content-Length"}"#))?;
+        .map_err(|_| ApiError::BadRequest("Invalid Content-Length".into()))?;
     if len > MAX_BODY {
-        return Err(json_response(
-            413,
-            format!("{{\"error\":\"Request body larger than {MAX_BODY} bytes\"}}"),
-        ));
+        return Err(ApiError::TooLarge(format!(
+            "Request body larger than {MAX_BODY} bytes"
+        )));
     }
+    let incomplete = || ApiError::Timeout("Request body incomplete".into());
     let mut body = Vec::with_capacity(len);
     let take = len.min(buf.len());
     body.extend_from_slice(&buf[..take]);
@@ -114,7 +113,7 @@ async fn read_body(
         if head.header_has_token("expect", "100-continue")
             && write_all(stream, CONTINUE).await.is_err()
         {
-            return Err(json_response(408, r#"{"error":"Request body incomplete"}"#));
+            return Err(incomplete());
         }
         body.resize(len, 0);
         let start = take;
@@ -126,7 +125,7 @@ async fn read_body(
         })
         .await;
         if r.is_err() {
-            return Err(json_response(408, r#"{"error":"Request body incomplete"}"#));
+            return Err(incomplete());
         }
     }
     Ok(body)
