@@ -392,7 +392,7 @@ fn close_conn(conn: &mut Conn, code: CloseCode, message: &str, flavour: Flavour)
     if code.sends_pusher_error() {
         let text = match conn.kind {
             ConnKind::Pusher => flavour.outbound(outbound::close_error(code, message)),
-            ConnKind::Raw => serde_json::json!({ "error": message }).to_string(),
+            ConnKind::Raw => crate::protocol::raw::error_json(message),
         };
         conn.force_push(frame::text_frame(text.as_bytes()));
     }
