@@ -6,8 +6,7 @@
 //! gets one request per connection from then on.
 
 use crate::net::Connector;
-use crate::rest::{wants_close, Outcome};
-use crate::sign;
+use crate::rest::{events_path, signed_post_target, wants_close, Outcome};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -81,14 +80,14 @@ pub struct PipelineClient {
     buf: Vec<u8>,
     request_timeout: Duration,
     /// The server closed after a response: one request per connection from then on.
-    pub one_per_connection: bool,
+    one_per_connection: bool,
     /// HTTP connections opened so far.
     pub connections_opened: u64,
 }
 
 impl PipelineClient {
     pub fn new(connector: Arc<Connector>, app_id: &str, request_timeout: Duration) -> Self {
-        let path = format!("{}/apps/{}/events", connector.target.prefix, app_id);
+        let path = events_path(&connector, app_id);
         Self {
             connector,
             path,
@@ -102,22 +101,12 @@ impl PipelineClient {
 
     /// One signed `POST …/events` request with `body`.
     fn request(&self, body: &str, out: &mut Vec<u8>) {
-        let c = &self.connector;
-        let query = sign::signed_query(
-            "POST",
-            &self.path,
-            &c.key,
-            &c.secret,
-            sign::unix_now(),
-            body.as_bytes(),
-            &[],
-        );
         out.extend_from_slice(
             format!(
-                "POST {}?{query} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
+                "POST {} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
                  content-length: {}\r\n\r\n",
-                self.path,
-                c.target.authority,
+                signed_post_target(&self.connector, &self.path, body),
+                self.connector.target.authority,
                 body.len()
             )
             .as_bytes(),

@@ -40,6 +40,25 @@ pub fn event_body(name: &str, channel: &str, data: &str) -> String {
     json!({ "name": name, "channels": [channel], "data": data }).to_string()
 }
 
+/// Path of `POST /apps/{id}/events` on the target.
+pub fn events_path(connector: &Connector, app_id: &str) -> String {
+    format!("{}/apps/{}/events", connector.target.prefix, app_id)
+}
+
+/// `path?query` of a `POST` of `body` to `path`, signed now as the official SDKs do.
+pub fn signed_post_target(connector: &Connector, path: &str, body: &str) -> String {
+    let query = sign::signed_query(
+        "POST",
+        path,
+        &connector.key,
+        &connector.secret,
+        sign::unix_now(),
+        body.as_bytes(),
+        &[],
+    );
+    format!("{path}?{query}")
+}
+
 /// Whether a `Connection` header value asks to close the connection.
 pub fn wants_close(value: &[u8]) -> bool {
     value
@@ -50,8 +69,6 @@ pub fn wants_close(value: &[u8]) -> bool {
 pub struct RestClient {
     connector: Arc<Connector>,
     path: String,
-    app_key: String,
-    secret: String,
     sender: Option<SendRequest<Full<Bytes>>>,
     request_timeout: Duration,
     /// HTTP connections opened so far.
@@ -60,10 +77,8 @@ pub struct RestClient {
 
 impl RestClient {
     pub fn new(connector: Arc<Connector>, app_id: &str, request_timeout: Duration) -> Self {
-        let path = format!("{}/apps/{}/events", connector.target.prefix, app_id);
+        let path = events_path(&connector, app_id);
         Self {
-            app_key: connector.key.clone(),
-            secret: connector.secret.clone(),
             connector,
             path,
             sender: None,
@@ -113,16 +128,7 @@ impl RestClient {
     }
 
     async fn publish_inner(&mut self, body: String) -> Outcome {
-        let query = sign::signed_query(
-            "POST",
-            &self.path,
-            &self.app_key,
-            &self.secret,
-            sign::unix_now(),
-            body.as_bytes(),
-            &[],
-        );
-        let request = Request::post(format!("{}?{}", self.path, query))
+        let request = Request::post(signed_post_target(&self.connector, &self.path, &body))
             .header(HOST, self.connector.target.authority.as_str())
             .header(CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)));
