@@ -20,6 +20,18 @@ pub type Ws = WebSocketStream<TcpStream>;
 /// Longest a single outgoing frame may wait for the peer to accept it.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Bytes read from a socket at a time. tungstenite zero-fills this much of its read buffer
+/// before every read (128 KiB by default), which costs more than the read itself when each read
+/// brings one small frame; 8 KiB still takes dozens of batched frames per read.
+const READ_BUFFER: usize = 8 * 1024;
+
+/// Frames are written as soon as they are sent (each `send` flushes anyway).
+fn ws_config() -> tungstenite::protocol::WebSocketConfig {
+    tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+}
+
 /// Why a connection attempt or subscription failed; `reason()` is the report bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnError {
@@ -191,12 +203,16 @@ impl Connector {
 
     async fn open_inner(&self, start: u64) -> Result<PusherConn, ConnError> {
         let stream = self.tcp().await?;
-        let (mut ws, _resp) = tokio_tungstenite::client_async(self.ws_url.as_str(), stream)
-            .await
-            .map_err(|e| match e {
-                tungstenite::Error::Io(io) => ConnError::Handshake(io_reason(&io)),
-                other => ConnError::Handshake(short_ws_error(&other)),
-            })?;
+        let (mut ws, _resp) = tokio_tungstenite::client_async_with_config(
+            self.ws_url.as_str(),
+            stream,
+            Some(ws_config()),
+        )
+        .await
+        .map_err(|e| match e {
+            tungstenite::Error::Io(io) => ConnError::Handshake(io_reason(&io)),
+            other => ConnError::Handshake(short_ws_error(&other)),
+        })?;
         let mut error_code = None;
         loop {
             match classify(ws.next().await) {
