@@ -192,6 +192,40 @@ fn a_second_server_on_the_same_port_is_refused() {
 }
 
 #[test]
+fn a_restart_on_the_same_port_is_not_refused_for_the_old_connections() {
+    // Connections the server closed first stay in TIME_WAIT on its port for a minute after it
+    // stops; they must not pass for a server still listening there.
+    let server = Server::start(&[]);
+    let port = server.addr.port().to_string();
+    for _ in 0..4 {
+        let mut s = raw(&server);
+        s.write_all(b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut s, &mut all).expect("read until the server closes");
+        assert!(
+            all.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&all)
+        );
+    }
+    let addr = server.addr;
+    drop(server);
+    // The kernel may take a moment to close the listeners of the killed process's io_uring.
+    let deadline = Instant::now() + WAIT;
+    while std::net::TcpListener::bind(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{addr} still refuses a SO_REUSEADDR bind"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let again = Server::start(&[("CORECAST_PORT", &port)]);
+    assert_eq!(again.addr.port().to_string(), port);
+    again.connect().ping_pong();
+}
+
+#[test]
 fn bad_settings_are_refused_naming_the_variable() {
     for (var, value) in [
         ("CORECAST_PORT", "http"),
