@@ -91,9 +91,13 @@ pub async fn run(
         net::close_quietly(&mut ws).await;
         return Some(result);
     }
+    // One stop future for the whole loop: a fresh one per frame costs a waiter registration.
+    let stop_signal = stopped(&mut stop);
+    tokio::pin!(stop_signal);
     loop {
         tokio::select! {
-            _ = stopped(&mut stop) => break,
+            biased;
+            _ = &mut stop_signal => break,
             msg = futures_util::StreamExt::next(&mut ws) => match net::classify(msg) {
                 Incoming::Text(text) => {
                     let Ok(frame) = pusher::parse_frame(&text) else { continue };
