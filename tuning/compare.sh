@@ -136,6 +136,9 @@ rows = [
     ("REST alone, publishes/s, 8 pipelined per connection", "restpipe", "publishes_per_sec", True),
     ("fan-out 1k subs / 1 channel, load generator CPU %", "fanout1k", "client_cpu_percent", None),
     ("fixed 125 publishes/s, load generator CPU %", "fixed125k", "client_cpu_percent", None),
+    ("fan-out 5k subs / 100 channels, load generator CPU %", "fanout5k", "client_cpu_percent", None),
+    ("REST alone, 64 connections, load generator CPU %", "rest", "client_cpu_percent", None),
+    ("connect 5k, load generator CPU %", "connect", "client_cpu_percent", None),
     ("connect 5k, connections/s", "connect", "connections_per_sec", True),
     ("connect 5k, server RSS per idle subscribed conn, bytes", "connect", "server_rss_per_conn_bytes", False),
 ]
