@@ -10,6 +10,8 @@ use crate::http::{parse_head, RequestHead};
 
 /// Largest request head accepted.
 const MAX_HEAD: usize = 16 * 1024;
+/// Bytes asked for by a connection's first read: an upgrade request with a few cookies.
+const FIRST_READ: usize = 2048;
 /// Time allowed for a request head to arrive.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -45,8 +47,15 @@ pub async fn read_head(stream: &mut TcpStream, mut buf: Vec<u8>) -> HeadOutcome 
             return refused(ApiError::HeadTooLarge("Request head too large".into()));
         }
         if buf.len() < filled + 1024 {
-            // Room for several pipelined requests per read.
-            buf.resize((filled + 8192).min(MAX_HEAD), 0);
+            // A new connection's first read is sized for one upgrade request (the buffer is
+            // freed once the connection is upgraded); later reads make room for several
+            // pipelined requests.
+            let want = if filled == 0 && buf.capacity() < FIRST_READ {
+                FIRST_READ
+            } else {
+                filled + 8192
+            };
+            buf.resize(want.min(MAX_HEAD), 0);
         }
         let read = glommio::timer::timeout(HEAD_TIMEOUT, async {
             stream
