@@ -193,6 +193,15 @@ impl Conn {
         }
     }
 
+    /// Records a subscription. The list grows 1, 2, 4, … entries rather than starting at four:
+    /// most connections hold one or two channels for their whole life.
+    pub fn add_channel(&mut self, channel: &str) {
+        if self.channels.len() == self.channels.capacity() {
+            self.channels.reserve_exact(self.channels.len().max(1));
+        }
+        self.channels.push(channel.into());
+    }
+
     /// Whether the connection is subscribed to `channel`.
     pub fn is_subscribed(&self, channel: &str) -> bool {
         self.channels.iter().any(|c| &**c == channel)

@@ -40,7 +40,7 @@ impl Shard {
                 return;
             };
             if !conn.is_subscribed(channel) {
-                conn.channels.push(channel.into());
+                conn.add_channel(channel);
             }
             conn.app
         };

@@ -98,9 +98,9 @@ pub async fn run(
     if let Some(conn) = shard.conns.borrow_mut().get_mut(key) {
         // A full bucket: a client may send a burst of `rate` messages right after connecting.
         conn.tokens = (rate as f32, Instant::now());
-        conn.channels.push(admission.channel.as_str().into());
+        conn.add_channel(&admission.channel);
         if admission.presence {
-            conn.channels.push(listeners.as_str().into());
+            conn.add_channel(&listeners);
         }
     }
     {
