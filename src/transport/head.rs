@@ -17,7 +17,7 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What reading a head produced.
 pub enum HeadOutcome {
-    /// A head, and the bytes read after it.
+    /// A head, and the buffer holding the bytes read after it.
     Head(RequestHead, Vec<u8>),
     /// The peer closed (or went silent) before sending a head.
     Closed,
@@ -36,8 +36,11 @@ pub async fn read_head(stream: &mut TcpStream, mut buf: Vec<u8>) -> HeadOutcome 
         if filled > 0 {
             match parse_head(&buf[..filled]) {
                 Ok(Some((head, n))) => {
-                    let rest = buf[n..filled].to_vec();
-                    return HeadOutcome::Head(head, rest);
+                    // The bytes after the head stay in the same buffer, which keeps its
+                    // capacity for the connection's next read.
+                    buf.truncate(filled);
+                    buf.drain(..n);
+                    return HeadOutcome::Head(head, buf);
                 }
                 Ok(None) => {}
                 Err(e) => return refused(ApiError::BadRequest(e.to_string())),
