@@ -15,6 +15,14 @@ impl Response {
     /// Serializes status line, headers and body; `keep_alive` picks the `Connection` header.
     pub fn to_bytes(&self, keep_alive: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(128 + self.body.len());
+        self.append_to(&mut out, keep_alive);
+        out
+    }
+
+    /// Appends the serialized response to `out` (responses to pipelined requests share one
+    /// buffer).
+    pub fn append_to(&self, out: &mut Vec<u8>, keep_alive: bool) {
+        out.reserve(128 + self.body.len());
         out.extend_from_slice(b"HTTP/1.1 ");
         out.extend_from_slice(self.status.to_string().as_bytes());
         out.push(b' ');
@@ -29,7 +37,6 @@ impl Response {
             b"\r\nConnection: close\r\n\r\n".as_slice()
         });
         out.extend_from_slice(&self.body);
-        out
     }
 }
 

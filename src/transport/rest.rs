@@ -34,11 +34,11 @@ pub async fn serve(
     loop {
         let keep_alive = head.keep_alive();
         match read_body(&mut stream, &head, &mut buf).await {
-            Ok(body) => {
-                out.extend_from_slice(&api::handle(&shard, &head, &body).await.to_bytes(keep_alive))
-            }
+            Ok(body) => api::handle(&shard, &head, &body)
+                .await
+                .append_to(&mut out, keep_alive),
             Err(e) => {
-                out.extend_from_slice(&e.response().to_bytes(false));
+                e.response().append_to(&mut out, false);
                 let _ = write_all(&mut stream, &out).await;
                 return;
             }
