@@ -9,7 +9,12 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::protocol::flavour::Flavour;
+use crate::protocol::origin::AllowedOrigins;
 use thiserror::Error;
+
+mod policy;
+
+use policy::{auth_timeout, check_policy, origin_entry, MAX_AUTH_TIMEOUT};
 
 /// Command line and environment. Every flag has a `CORECAST_*` variable of the same meaning.
 #[derive(Debug, Clone, Parser)]
@@ -55,6 +60,29 @@ pub struct Settings {
     /// Protocol dialect of the default app: `pusher` or `broadcastt`.
     #[arg(long, env = "CORECAST_EVENT_PREFIX", default_value = "pusher")]
     pub event_prefix: Flavour,
+    /// Origins the default app accepts WebSocket upgrades from: a comma list of patterns such
+    /// as `https://app.example.com`, `localhost:3000`, `*.example.com` (empty: any origin).
+    #[arg(long, env = "CORECAST_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = origin_entry)]
+    pub allowed_origins: Vec<String>,
+    /// Whether a connection of the default app must sign in or join a private or presence
+    /// channel within the timeout (else it is closed with 4009).
+    #[arg(long, env = "CORECAST_ENABLE_USER_AUTHENTICATION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub enable_user_authentication: bool,
+    /// Seconds a connection of the default app has to become authorized, when required.
+    #[arg(long, env = "CORECAST_USER_AUTHENTICATION_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=MAX_AUTH_TIMEOUT))]
+    pub user_authentication_timeout: u64,
+    /// Whether every raw (`/v3/…`) connection of the default app needs a JWT, not only those
+    /// to `private-` channels.
+    #[arg(long, env = "CORECAST_RAW_REQUIRE_JWT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub raw_require_jwt: bool,
+    /// Events per second the default app may publish over REST, all shards together (unset:
+    /// unlimited; over it: 429).
+    #[arg(long, env = "CORECAST_MAX_BACKEND_EVENTS_PER_SECOND", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_backend_events_per_second: Option<u32>,
+    /// REST channel queries per second for the default app, all shards together (unset:
+    /// unlimited; over it: 429).
+    #[arg(long, env = "CORECAST_MAX_READ_REQUESTS_PER_SECOND", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_read_requests_per_second: Option<u32>,
     /// JSON file with several apps (replaces the default app).
     #[arg(long, env = "CORECAST_APPS_FILE")]
     pub apps_file: Option<PathBuf>,
@@ -134,6 +162,24 @@ pub struct AppSpec {
     /// Protocol dialect: `pusher` (default) or `broadcastt`.
     #[serde(default)]
     pub event_prefix: Flavour,
+    /// Origin patterns accepted on WebSocket upgrades (empty: any origin).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Whether connections must sign in or join a private or presence channel in time.
+    #[serde(default)]
+    pub enable_user_authentication: bool,
+    /// Seconds a connection has to become authorized, when required.
+    #[serde(default = "auth_timeout")]
+    pub user_authentication_timeout: u64,
+    /// Whether every raw (`/v3/…`) connection needs a JWT.
+    #[serde(default)]
+    pub raw_require_jwt: bool,
+    /// Events per second published over REST, all shards together (none: unlimited).
+    #[serde(default)]
+    pub max_backend_events_per_second: Option<u32>,
+    /// REST channel queries per second, all shards together (none: unlimited).
+    #[serde(default)]
+    pub max_read_requests_per_second: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -186,6 +232,18 @@ pub struct App {
     pub enable_watchlist_events: bool,
     /// Protocol dialect.
     pub event_prefix: Flavour,
+    /// Origins accepted on WebSocket upgrades (empty: any).
+    pub allowed_origins: AllowedOrigins,
+    /// Time a Pusher connection has to sign in or join a private or presence channel before
+    /// it is closed with 4009; `None`: not required.
+    pub user_authentication_timeout: Option<Duration>,
+    /// Whether every raw connection needs a JWT, not only `private-` channels.
+    pub raw_require_jwt: bool,
+    /// REST events per second, all shards together (`/events` counts each channel,
+    /// `/batch_events` each event, `/api/publish` one); `None`: unlimited.
+    pub max_backend_events_per_second: Option<u32>,
+    /// REST channel queries per second, all shards together; `None`: unlimited.
+    pub max_read_requests_per_second: Option<u32>,
 }
 
 /// Everything that is wrong with the configuration, in words for the operator.
@@ -256,6 +314,17 @@ impl Config {
                 cache_ttl_secs: settings.cache_ttl,
                 enable_watchlist_events: settings.enable_watchlist_events,
                 event_prefix: settings.event_prefix,
+                allowed_origins: settings
+                    .allowed_origins
+                    .iter()
+                    .filter(|o| !o.is_empty())
+                    .cloned()
+                    .collect(),
+                enable_user_authentication: settings.enable_user_authentication,
+                user_authentication_timeout: settings.user_authentication_timeout,
+                raw_require_jwt: settings.raw_require_jwt,
+                max_backend_events_per_second: settings.max_backend_events_per_second,
+                max_read_requests_per_second: settings.max_read_requests_per_second,
             }],
         };
         let apps = build_apps(specs, settings.max_payload_kb)?;
@@ -304,6 +373,7 @@ fn build_apps(specs: Vec<AppSpec>, default_payload_kb: u32) -> Result<Vec<App>, 
                 s.id
             )));
         }
+        let allowed_origins = check_policy(&s)?;
         apps.push(App {
             index: i as u32,
             id: s.id,
@@ -318,6 +388,13 @@ fn build_apps(specs: Vec<AppSpec>, default_payload_kb: u32) -> Result<Vec<App>, 
             cache_ttl: Duration::from_secs(s.cache_ttl_secs),
             enable_watchlist_events: s.enable_watchlist_events,
             event_prefix: s.event_prefix,
+            allowed_origins,
+            user_authentication_timeout: s
+                .enable_user_authentication
+                .then(|| Duration::from_secs(s.user_authentication_timeout)),
+            raw_require_jwt: s.raw_require_jwt,
+            max_backend_events_per_second: s.max_backend_events_per_second,
+            max_read_requests_per_second: s.max_read_requests_per_second,
         });
     }
     Ok(apps)
