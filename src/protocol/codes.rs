@@ -90,6 +90,13 @@ pub const CLIENT_EVENT_RATE_LIMIT: u16 = 4301;
 /// `pusher:error` code for a truncated watchlist.
 pub const WATCHLIST_LIMIT: u16 = 4302;
 
+/// Message of the [`CloseCode::Unauthorized`] refusal of an upgrade whose `Origin` is not on
+/// the app's allow-list (Pusher and raw surfaces).
+pub const ORIGIN_NOT_ALLOWED: &str = "Origin not allowed";
+/// Message of the [`CloseCode::Unauthorized`] close of a connection of an app with authorized
+/// connections that neither signed in nor joined a private or presence channel in time.
+pub const NOT_AUTHORIZED_IN_TIME: &str = "Connection not authorized within timeout.";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +108,7 @@ mod tests {
         assert_eq!(CloseCode::PongTimeout.code(), 4201);
         assert!(!CloseCode::MessageTooBig.sends_pusher_error());
         assert!(CloseCode::OverCapacity.sends_pusher_error());
+        assert!(ORIGIN_NOT_ALLOWED.len() <= 123 && NOT_AUTHORIZED_IN_TIME.len() <= 123);
         for c in [
             CloseCode::TlsOnly,
             CloseCode::UnsupportedProtocol,

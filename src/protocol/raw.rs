@@ -213,6 +213,9 @@ pub enum RawRefusal {
     /// A JWT is required and missing or invalid (4009).
     #[error("Authentication failed, provide valid jwt token.")]
     AuthFailed,
+    /// The `Origin` is not on the app's allow-list (4009).
+    #[error("{}", super::codes::ORIGIN_NOT_ALLOWED)]
+    OriginNotAllowed,
 }
 
 impl RawRefusal {
@@ -234,7 +237,7 @@ impl RawRefusal {
             RawRefusal::OverCapacity => CloseCode::OverCapacity,
             RawRefusal::ShuttingDown => CloseCode::ReconnectNow,
             RawRefusal::InvalidChannel => CloseCode::PathNotFound,
-            RawRefusal::AuthFailed => CloseCode::Unauthorized,
+            RawRefusal::AuthFailed | RawRefusal::OriginNotAllowed => CloseCode::Unauthorized,
         }
     }
 }
@@ -308,6 +311,11 @@ mod tests {
         assert_eq!(RawRefusal::AppOverQuota.close_code().code(), 4004);
         assert_eq!(RawRefusal::InvalidChannel.close_code().code(), 4005);
         assert_eq!(RawRefusal::AuthFailed.close_code().code(), 4009);
+        assert_eq!(RawRefusal::OriginNotAllowed.close_code().code(), 4009);
+        assert_eq!(
+            error_json(&RawRefusal::OriginNotAllowed.to_string()),
+            r#"{"error":"Origin not allowed"}"#
+        );
         assert_eq!(RawRefusal::OverCapacity.close_code().code(), 4100);
         assert_eq!(
             error_json(&RawRefusal::InvalidChannel.to_string()),

@@ -1,5 +1,5 @@
 //! A Pusher protocol 7 connection (`/app/{key}`): checks made after the upgrade (path, app,
-//! protocol version, quotas) in the spec's order, `pusher:connection_established`, then the
+//! protocol version, origin, quotas) in the spec's order, `pusher:connection_established`, then the
 //! connection loop with the Pusher message handler.
 
 use std::rc::Rc;
@@ -9,7 +9,7 @@ use glommio::net::TcpStream;
 
 use super::io;
 use crate::http::RequestHead;
-use crate::protocol::codes::CloseCode;
+use crate::protocol::codes::{CloseCode, ORIGIN_NOT_ALLOWED};
 use crate::protocol::outbound;
 use crate::shard::{session, ConnKey, ConnKind, Shard};
 use crate::ws::frame::{self, Incoming};
@@ -41,6 +41,9 @@ pub fn admit(shard: &Shard, head: &RequestHead) -> Result<u32, (CloseCode, Strin
             }
             Ok(_) => {}
         }
+    }
+    if !app.allowed_origins.allows(head.header_str("origin")) {
+        return Err((CloseCode::Unauthorized, ORIGIN_NOT_ALLOWED.to_string()));
     }
     if let Err(code) = shard.room_for(app) {
         return refuse(code);

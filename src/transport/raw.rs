@@ -1,5 +1,6 @@
 //! A PieSocket-style raw channel connection (`/v3/{channel_id}?api_key=KEY`): checks made after
-//! the upgrade (app, quotas, channel id, JWT on `private-` ids), the implicit subscription to
+//! the upgrade (app, origin, quotas, channel id, JWT on `private-` ids or on every id of an app
+//! with `raw_require_jwt`), the implicit subscription to
 //! the one channel the URL names, then the connection loop with a handler that relays every
 //! data message verbatim (same bytes, same opcode) to the channel's other members — or to all
 //! of them with `notify_self`.
@@ -44,8 +45,9 @@ pub struct Admission {
     pub uuid: Option<String>,
 }
 
-/// Checks a raw upgrade request at Unix time `now`: app key (4001), app state (4003), quotas
-/// (4004, 4100), channel id (4005), JWT for `private-` ids (4009), in that order.
+/// Checks a raw upgrade request at Unix time `now`: app key (4001), app state (4003), origin
+/// (4009), quotas (4004, 4100), channel id (4005), JWT for `private-` ids or for every id of an
+/// app with `raw_require_jwt` (4009), in that order.
 pub fn admit(shard: &Shard, head: &RequestHead, now: u64) -> Result<Admission, RawRefusal> {
     let query = RawQuery::parse(&head.query);
     let app = query
@@ -55,10 +57,13 @@ pub fn admit(shard: &Shard, head: &RequestHead, now: u64) -> Result<Admission, R
     if !app.enabled {
         return Err(RawRefusal::AppDisabled);
     }
+    if !app.allowed_origins.allows(head.header_str("origin")) {
+        return Err(RawRefusal::OriginNotAllowed);
+    }
     shard.room_for(app).map_err(RawRefusal::from_capacity)?;
     let id = raw::channel_id_from_path(&head.path)?;
     let mut jwt_user = None;
-    if raw::is_private(id) {
+    if app.raw_require_jwt || raw::is_private(id) {
         let token = query
             .jwt
             .or_else(|| head.header_str("jwt").filter(|t| !t.is_empty()))
