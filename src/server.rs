@@ -210,11 +210,13 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// 256 buckets for about 1 MiB more kernel memory per ring.
 const RING_DEPTH: usize = 4096;
 
-/// Period of the shard's housekeeping task (drain checks; keep-alive every fourth tick).
+/// Period of the shard's housekeeping task (drain and authorization deadlines; keep-alive
+/// every fourth tick).
 const SWEEP_TICK: Duration = Duration::from_millis(250);
 
-/// Keep-alive sweep: once a second, probes silent connections and closes unanswered ones;
-/// while draining, closes every connection with 4200.
+/// Housekeeping: every tick, closes connections not authorized in time (4009); once a second,
+/// probes silent connections and closes unanswered ones; while draining, closes every
+/// connection with 4200.
 async fn sweep(shard: Rc<Shard>) {
     let activity = Duration::from_secs(shard.config.settings.activity_timeout.into());
     let pong = Duration::from_secs(shard.config.settings.pong_timeout.into());
@@ -230,6 +232,7 @@ async fn sweep(shard: Rc<Shard>) {
             }
             continue;
         }
+        shard.expire_unauthorized(Instant::now());
         tick += 1;
         if tick % 4 != 0 {
             continue;

@@ -72,6 +72,9 @@ pub struct Conn {
     pub presence: Vec<Presence>,
     /// Set while a new watcher waits for its first watchlist state.
     pub watch_sync: Option<Box<super::watchlist::WatchSync>>,
+    /// Whether it has signed in or joined a private or presence channel (authorized
+    /// connections); once set, it stays set.
+    pub authorized: bool,
 }
 
 /// Result of queueing a frame.
@@ -105,6 +108,7 @@ impl Conn {
             user: None,
             presence: Vec::new(),
             watch_sync: None,
+            authorized: false,
         }
     }
 

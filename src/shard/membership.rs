@@ -42,6 +42,7 @@ impl Shard {
             if !conn.is_subscribed(channel) {
                 conn.add_channel(channel);
             }
+            conn.authorized |= super::authorization::authorizes(channel);
             conn.app
         };
         self.channels.borrow_mut().add(app, channel, key);

@@ -2,6 +2,7 @@
 //! (`channel → local connections`), and the fan-out of shared frames to them. Other shards are
 //! reached only through the [`crate::bus`].
 
+mod authorization;
 mod cache;
 mod channels;
 pub mod conn;
@@ -88,6 +89,8 @@ pub struct Shard {
     pub queries: Queries,
     /// Read buffer shared by every connection of the shard (borrowed only while parsing).
     pub scratch: RefCell<Vec<u8>>,
+    /// Connections that must become authorized by a deadline (authorized connections).
+    deadlines: RefCell<authorization::Deadlines>,
 }
 
 /// Close reason for a consumer that fell too far behind.
@@ -115,6 +118,7 @@ impl Shard {
             counter: Cell::new(1),
             queries: Queries::default(),
             scratch: RefCell::new(vec![0; SCRATCH_BYTES]),
+            deadlines: RefCell::new(authorization::Deadlines::default()),
         }
     }
 
@@ -138,11 +142,15 @@ impl Shard {
         let n = self.counter.get();
         self.counter.set(n + 1);
         let socket_id = SocketId::new(fastrand::u32(1..), n, self.id(), self.bus.shards());
+        let now = Instant::now();
         let key = self
             .conns
             .borrow_mut()
-            .insert(Conn::new(socket_id, app, kind, Instant::now()));
+            .insert(Conn::new(socket_id, app, kind, now));
         self.sockets.borrow_mut().insert(socket_id.serial, key);
+        if kind == ConnKind::Pusher {
+            self.expect_authorization(app, socket_id, now);
+        }
         self.globals.app_connections[app as usize].fetch_add(1, Ordering::Relaxed);
         self.globals.connections.fetch_add(1, Ordering::Relaxed);
         (key, socket_id)

@@ -63,6 +63,7 @@ impl Shard {
             .push(key);
         if let Some(conn) = self.conns.borrow_mut().get_mut(key) {
             conn.user = Some(Box::new(user));
+            conn.authorized = true;
         }
         self.watch_signin(key, app, &user_id, user_data);
     }
