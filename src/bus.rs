@@ -69,7 +69,7 @@ pub enum Query {
 }
 
 /// A shard's own counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShardStats {
     /// Shard number.
     pub shard: usize,
@@ -79,6 +79,9 @@ pub struct ShardStats {
     pub subscriptions: usize,
     /// Channels with at least one local subscriber.
     pub channels: usize,
+    /// REST requests refused over a rate limit, by app index then
+    /// [`crate::rate_limit::RestKind::index`].
+    pub rate_limited: Vec<[u64; 2]>,
 }
 
 /// A shard's answer to a [`Query`].

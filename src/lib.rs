@@ -12,6 +12,7 @@
 //! - [`shard`]: per-core state: connections, local subscriber tables, owned channel state.
 //! - [`bus`]: batched cross-shard messages over lock-free queues.
 //! - [`api`]: the REST API under `/apps/{app_id}/…`, and `POST /api/publish` for raw channels.
+//! - [`rate_limit`]: per-app REST rate limits shared by all shards (fixed one-second windows).
 //! - [`transport`]: sockets: listeners, WebSocket (Pusher and raw) and HTTP connection loops.
 //! - [`server`]: starts the pinned shards.
 //! - [`signals`]: SIGTERM/SIGINT handling (drain, then exit).
@@ -25,6 +26,7 @@ pub mod config;
 pub mod http;
 pub mod limits;
 pub mod protocol;
+pub mod rate_limit;
 pub mod server;
 pub mod shard;
 pub mod signals;

@@ -32,6 +32,14 @@ pub enum ApiError {
     /// 413.
     #[error("{0}")]
     TooLarge(String),
+    /// 429: over the app's REST rate limit.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What was exceeded.
+        message: String,
+        /// Seconds to wait before retrying (`Retry-After`).
+        retry_after: u32,
+    },
     /// 431.
     #[error("{0}")]
     HeadTooLarge(String),
@@ -52,14 +60,19 @@ impl ApiError {
             ApiError::Timeout(_) => 408,
             ApiError::LengthRequired(_) => 411,
             ApiError::TooLarge(_) => 413,
+            ApiError::TooManyRequests { .. } => 429,
             ApiError::HeadTooLarge(_) => 431,
             ApiError::NotImplemented(_) => 501,
         }
     }
 
-    /// The JSON response.
+    /// The JSON response (with `Retry-After` on a 429).
     pub fn response(&self) -> Response {
         let body = serde_json::json!({ "error": self.to_string() }).to_string();
-        json_response(self.status(), body)
+        let mut response = json_response(self.status(), body);
+        if let ApiError::TooManyRequests { retry_after, .. } = self {
+            response.retry_after = Some(*retry_after);
+        }
+        response
     }
 }

@@ -9,10 +9,11 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::channels::channel_info;
-use super::ApiError;
+use super::{limit, ApiError};
 use crate::config::App;
 use crate::http::{json_response, Response};
 use crate::protocol::{outbound, ChannelKind, ChannelName, SocketId};
+use crate::rate_limit::RestKind;
 use crate::shard::Shard;
 use crate::ws::frame;
 
@@ -165,6 +166,7 @@ fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
 /// `POST /apps/{id}/events`.
 pub async fn trigger(shard: &Rc<Shard>, app: &App, body: &[u8]) -> Result<Response, ApiError> {
     let event = validate(shard, app, parse_json(body)?, false)?;
+    limit::check(shard, app, RestKind::Events, event.channels.len())?;
     publish(shard, app, &event);
     if event.caches() {
         shard.sync_all().await;
@@ -194,6 +196,7 @@ pub async fn batch(shard: &Rc<Shard>, app: &App, body: &[u8]) -> Result<Response
         .into_iter()
         .map(|e| validate(shard, app, e, true))
         .collect::<Result<Vec<_>, _>>()?;
+    limit::check(shard, app, RestKind::Events, events.len())?;
     for e in &events {
         publish(shard, app, e);
     }

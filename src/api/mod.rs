@@ -5,6 +5,7 @@
 mod channels;
 mod error;
 mod events;
+mod limit;
 mod metrics;
 mod piesocket;
 
@@ -13,6 +14,7 @@ use std::rc::Rc;
 use crate::auth::request::{verify_request, QueryParams};
 use crate::config::App;
 use crate::http::{json_response, RequestHead, Response};
+use crate::rate_limit::RestKind;
 use crate::shard::Shard;
 
 pub use error::ApiError;
@@ -62,6 +64,12 @@ async fn route(shard: &Rc<Shard>, head: &RequestHead, body: &[u8]) -> Result<Res
     let query = authenticate(app, head, body)?;
     if !app.enabled {
         return Err(ApiError::Forbidden("Application disabled".into()));
+    }
+    if matches!(
+        endpoint,
+        Endpoint::Channels | Endpoint::Channel(_) | Endpoint::Users(_)
+    ) {
+        limit::check(shard, app, RestKind::Reads, 1)?;
     }
     match endpoint {
         Endpoint::Events => events::trigger(shard, app, body).await,

@@ -8,10 +8,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::ApiError;
+use super::{limit, ApiError};
 use crate::auth::raw::secret_matches;
 use crate::http::{json_response, RequestHead, Response};
 use crate::protocol::raw;
+use crate::rate_limit::RestKind;
 use crate::shard::Shard;
 use crate::ws::frame;
 
@@ -68,6 +69,7 @@ pub fn publish(shard: &Rc<Shard>, head: &RequestHead, body: &[u8]) -> Result<Res
             "Message larger than {max} bytes"
         )));
     }
+    limit::check(shard, app, RestKind::Events, 1)?;
     let channel = raw::internal_name(&channel_id);
     shard.publish(
         app.index,

@@ -9,6 +9,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// `Content-Type` header value.
     pub content_type: &'static str,
+    /// `Retry-After` header value in seconds, if any (429 responses).
+    pub retry_after: Option<u32>,
 }
 
 impl Response {
@@ -31,6 +33,10 @@ impl Response {
         out.extend_from_slice(self.content_type.as_bytes());
         out.extend_from_slice(b"\r\nContent-Length: ");
         out.extend_from_slice(self.body.len().to_string().as_bytes());
+        if let Some(secs) = self.retry_after {
+            out.extend_from_slice(b"\r\nRetry-After: ");
+            out.extend_from_slice(secs.to_string().as_bytes());
+        }
         out.extend_from_slice(if keep_alive {
             b"\r\nConnection: keep-alive\r\n\r\n".as_slice()
         } else {
@@ -46,6 +52,7 @@ pub fn json_response(status: u16, body: impl Into<Vec<u8>>) -> Response {
         status,
         body: body.into(),
         content_type: "application/json",
+        retry_after: None,
     }
 }
 

@@ -28,6 +28,7 @@ use crate::config::{App, Config};
 use crate::protocol::codes::CloseCode;
 use crate::protocol::flavour::Flavour;
 use crate::protocol::{outbound, SocketId};
+use crate::rate_limit::{Refusals, RestWindows};
 use crate::ws::frame;
 
 pub use channels::Channels;
@@ -37,7 +38,8 @@ pub use query::Queries;
 /// Key of a connection in its shard's table.
 pub type ConnKey = usize;
 
-/// Counters shared by all shards, touched only on connect and disconnect (never per message).
+/// Counters shared by all shards, touched only on connect and disconnect and by rate-limited
+/// REST requests (never per message).
 #[derive(Debug)]
 pub struct Globals {
     /// Open connections per app index.
@@ -46,6 +48,8 @@ pub struct Globals {
     pub connections: AtomicU64,
     /// Set on SIGTERM/SIGINT: shards close every connection with 4200 and admit no more.
     pub draining: std::sync::atomic::AtomicBool,
+    /// REST rate-limit windows per app (touched only for apps with a limit).
+    pub rest_windows: RestWindows,
 }
 
 impl Globals {
@@ -55,6 +59,7 @@ impl Globals {
             app_connections: (0..apps).map(|_| AtomicU64::new(0)).collect(),
             connections: AtomicU64::new(0),
             draining: std::sync::atomic::AtomicBool::new(false),
+            rest_windows: RestWindows::new(apps),
         }
     }
 }
@@ -91,6 +96,8 @@ pub struct Shard {
     pub scratch: RefCell<Vec<u8>>,
     /// Connections that must become authorized by a deadline (authorized connections).
     deadlines: RefCell<authorization::Deadlines>,
+    /// REST requests this shard refused over an app's rate limit.
+    pub rate_limited: Refusals,
 }
 
 /// Close reason for a consumer that fell too far behind.
@@ -119,6 +126,7 @@ impl Shard {
             queries: Queries::default(),
             scratch: RefCell::new(vec![0; SCRATCH_BYTES]),
             deadlines: RefCell::new(authorization::Deadlines::default()),
+            rate_limited: Refusals::new(apps),
         }
     }
 

@@ -51,6 +51,7 @@ impl Shard {
                     connections: self.conns.borrow().len(),
                     subscriptions,
                     channels: count,
+                    rate_limited: self.rate_limited.snapshot(),
                 })
             }
         }
