@@ -6,6 +6,7 @@
 // Each test binary uses a different subset of the harness.
 #![allow(dead_code, unused_imports)]
 
+mod counters;
 mod rest;
 mod ws;
 

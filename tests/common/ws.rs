@@ -5,6 +5,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Error as WsError, Message, WebSocket};
 
@@ -20,12 +21,28 @@ pub struct Ws {
 impl Ws {
     /// Performs the upgrade handshake on `path`.
     pub fn open(addr: SocketAddr, path: &str) -> Result<Ws, String> {
+        Self::open_with_headers(addr, path, &[])
+    }
+
+    /// Performs the upgrade handshake on `path` with extra request `headers` (e.g. `Origin`).
+    pub fn open_with_headers(
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Ws, String> {
         let stream = TcpStream::connect_timeout(&addr, WAIT).map_err(|e| e.to_string())?;
         stream.set_read_timeout(Some(WAIT)).unwrap();
         stream.set_write_timeout(Some(WAIT)).unwrap();
         stream.set_nodelay(true).unwrap();
         let url = format!("ws://{addr}{path}");
-        let (ws, response) = tungstenite::client::client(url.as_str(), stream)
+        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+        for (name, value) in headers {
+            let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| e.to_string())?;
+            let value = value.parse().map_err(|e| format!("header value: {e}"))?;
+            request.headers_mut().insert(name, value);
+        }
+        let (ws, response) = tungstenite::client::client(request, stream)
             .map_err(|e| format!("handshake failed: {e}"))?;
         if response.status().as_u16() != 101 {
             return Err(format!("status {}", response.status()));
