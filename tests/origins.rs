@@ -1,0 +1,239 @@
+//! Origin allow-lists (`allowed_origins`, `CORECAST_ALLOWED_ORIGINS`): upgrades from an origin
+//! off an app's list complete, then get `pusher:error` 4009 "Origin not allowed" and close
+//! 4009 on `/app/{key}`, or `{"error":"Origin not allowed"}` and close 4009 on `/v3/`; the
+//! check's place in the spec's order; per-app lists; and bad patterns stopping the start.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, Ws, WAIT};
+use serde_json::{json, Value};
+
+/// Connects to `path` sending `origin` (none: no `Origin` header).
+fn open(server: &Server, path: &str, origin: Option<&str>) -> Ws {
+    let headers: Vec<(&str, &str)> = origin.map(|o| ("Origin", o)).into_iter().collect();
+    Ws::open_with_headers(server.addr, path, &headers)
+        .unwrap_or_else(|e| panic!("upgrade {path} from {origin:?}: {e}"))
+}
+
+/// Asserts a Pusher connection was refused with `code`: one `pusher:error` carrying it, then a
+/// close frame with it. Returns the error's message.
+fn refused_with(ws: &mut Ws, code: u16) -> String {
+    let (close, before) = ws.expect_close();
+    assert_eq!(close, code, "close code; got {before:?}");
+    assert_eq!(before.len(), 1, "one message before the close: {before:?}");
+    assert_eq!(before[0]["event"], "pusher:error", "{before:?}");
+    assert_eq!(before[0]["data"]["code"], code, "{before:?}");
+    before[0]["data"]["message"]
+        .as_str()
+        .expect("message")
+        .to_string()
+}
+
+#[test]
+fn pusher_upgrades_from_origins_off_the_list_get_4009() {
+    let server = Server::start(&[(
+        "CORECAST_ALLOWED_ORIGINS",
+        "https://app.example.com, *.example.org",
+    )]);
+    let path = Server::pusher_path(&server.app.key);
+    for origin in [
+        Some("https://app.example.com"),
+        Some("HTTPS://APP.example.com:443"),
+        Some("https://chat.example.org"),
+        Some("http://a.b.example.org"),
+        None,
+    ] {
+        let mut ws = open(&server, &path, origin);
+        ws.established();
+        ws.ping_pong();
+    }
+    for origin in [
+        "https://evil.example.com",
+        "http://app.example.com",
+        "https://app.example.com:8443",
+        "https://example.org",
+        "https://example.org.evil.net",
+        "null",
+        "https://app.example.com/",
+    ] {
+        let mut ws = open(&server, &path, Some(origin));
+        assert_eq!(
+            refused_with(&mut ws, 4009),
+            "Origin not allowed",
+            "{origin}"
+        );
+    }
+}
+
+#[test]
+fn the_origin_is_checked_after_the_version_and_before_the_quota() {
+    let server = Server::with_apps(
+        json!([{"id": "one", "key": "one-key", "secret": "one-secret",
+                "allowed_origins": ["https://good.example"], "max_connections": 1}]),
+        &[],
+    );
+    let bad = Some("https://bad.example");
+    let mut ws = open(&server, "/app/one-key?protocol=99", bad);
+    refused_with(&mut ws, 4007);
+    let mut ws = open(&server, "/app/unknown-key?protocol=7", bad);
+    refused_with(&mut ws, 4001);
+    let mut first = open(
+        &server,
+        "/app/one-key?protocol=7",
+        Some("https://good.example"),
+    );
+    first.established();
+    let mut ws = open(&server, "/app/one-key?protocol=7", bad);
+    assert_eq!(refused_with(&mut ws, 4009), "Origin not allowed");
+    let mut ws = open(
+        &server,
+        "/app/one-key?protocol=7",
+        Some("https://good.example"),
+    );
+    refused_with(&mut ws, 4004);
+    first.ping_pong();
+}
+
+#[test]
+fn each_app_has_its_own_list() {
+    let server = Server::with_apps(
+        json!([
+            {"id": "strict", "key": "strict-key", "secret": "s1",
+             "allowed_origins": ["https://*.strict.example:8443", "localhost:3000"]},
+            {"id": "open", "key": "open-key", "secret": "s2"},
+        ]),
+        &[],
+    );
+    let strict = Server::pusher_path("strict-key");
+    let open_app = Server::pusher_path("open-key");
+    for ok in [
+        "https://a.strict.example:8443",
+        "http://localhost:3000",
+        "https://localhost:3000",
+    ] {
+        open(&server, &strict, Some(ok)).established();
+    }
+    for bad in ["https://a.strict.example", "http://localhost:3001"] {
+        let mut ws = open(&server, &strict, Some(bad));
+        refused_with(&mut ws, 4009);
+    }
+    open(&server, &open_app, Some("https://anything.example")).established();
+    open(&server, &open_app, Some("null")).established();
+}
+
+#[test]
+fn raw_upgrades_from_origins_off_the_list_get_an_error_and_4009() {
+    let server = Server::start(&[("CORECAST_ALLOWED_ORIGINS", "https://app.example.com")]);
+    let path = format!("/v3/room-1?api_key={}&notify_self", server.app.key);
+    let mut ws = open(&server, &path, Some("https://evil.example.com"));
+    let (code, before) = ws.expect_close();
+    assert_eq!(code, 4009);
+    assert_eq!(before, vec![json!({"error": "Origin not allowed"})]);
+    // The app key is checked first.
+    let mut ws = open(
+        &server,
+        "/v3/room-1?api_key=nope",
+        Some("https://evil.example.com"),
+    );
+    assert_eq!(ws.expect_close().0, 4001);
+    for origin in [Some("https://app.example.com"), None] {
+        let mut ws = open(&server, &path, origin);
+        ws.send_text("hello");
+        assert_eq!(ws.recv_text(), "hello");
+    }
+}
+
+/// Runs the server with `envs` and an apps file holding `apps`; returns its exit code and
+/// standard error (it must stop at once).
+fn start_refused(apps: Option<Value>, envs: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corecast"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CORECAST_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("CORECAST_HOST", "127.0.0.1")
+        .env("CORECAST_PORT", "0");
+    let path = std::env::temp_dir().join(format!("corecast-origins-{}.json", std::process::id()));
+    if let Some(apps) = &apps {
+        std::fs::write(&path, apps.to_string()).expect("write apps file");
+        cmd.env("CORECAST_APPS_FILE", &path);
+    }
+    cmd.envs(envs.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run the server");
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the server") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_file(&path);
+            panic!("the server started instead of refusing (apps {apps:?}, env {envs:?})");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = std::fs::remove_file(&path);
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    (status.code(), stderr)
+}
+
+#[test]
+fn bad_policies_stop_the_start_naming_the_app_and_field_or_the_variable() {
+    let app = |extra: Value| {
+        let mut a = json!({"id": "shop", "key": "k", "secret": "s"});
+        a.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        json!([a])
+    };
+    for (extra, field) in [
+        (
+            json!({"allowed_origins": ["https://ok.example", "https://exa mple.com"]}),
+            "allowed_origins[1]",
+        ),
+        (
+            json!({"allowed_origins": ["https://ok.example/app"]}),
+            "allowed_origins[0]",
+        ),
+        (
+            json!({"user_authentication_timeout": 0}),
+            "user_authentication_timeout",
+        ),
+        (
+            json!({"max_backend_events_per_second": 0}),
+            "max_backend_events_per_second",
+        ),
+        (
+            json!({"max_read_requests_per_second": 0}),
+            "max_read_requests_per_second",
+        ),
+    ] {
+        let (code, stderr) = start_refused(Some(app(extra.clone())), &[]);
+        assert_eq!(code, Some(2), "{extra} must be refused: {stderr}");
+        assert!(
+            stderr.contains("app shop") && stderr.contains(field),
+            "{stderr}"
+        );
+    }
+    for (var, value) in [
+        ("CORECAST_ALLOWED_ORIGINS", "https://ok.example,ftp://*"),
+        ("CORECAST_USER_AUTHENTICATION_TIMEOUT", "0"),
+        ("CORECAST_MAX_BACKEND_EVENTS_PER_SECOND", "0"),
+        ("CORECAST_MAX_READ_REQUESTS_PER_SECOND", "lots"),
+    ] {
+        let (code, stderr) = start_refused(None, &[(var, value)]);
+        assert_eq!(code, Some(2), "{var}={value} must be refused: {stderr}");
+        assert!(stderr.contains(var), "{var}: {stderr}");
+    }
+}
