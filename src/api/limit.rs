@@ -28,7 +28,7 @@ pub fn check(shard: &Shard, app: &App, kind: RestKind, points: usize) -> Result<
         RestKind::Reads => "read requests",
     };
     let message = if points > limit {
-        format!("This request carries {points} {what}, more than this app's limit of {limit} {what} per second")
+        format!("This request carries {points} {what}, over this app's limit of {limit} per second")
     } else {
         format!("Rate limit exceeded: this app may make {limit} {what} per second")
     };

@@ -1,6 +1,6 @@
 //! A Pusher protocol 7 connection (`/app/{key}`): checks made after the upgrade (path, app,
-//! protocol version, origin, quotas) in the spec's order, `pusher:connection_established`, then the
-//! connection loop with the Pusher message handler.
+//! protocol version, origin, quotas) in the spec's order, `pusher:connection_established`,
+//! then the connection loop with the Pusher message handler.
 
 use std::rc::Rc;
 

@@ -1,9 +1,8 @@
 //! A PieSocket-style raw channel connection (`/v3/{channel_id}?api_key=KEY`): checks made after
 //! the upgrade (app, origin, quotas, channel id, JWT on `private-` ids or on every id of an app
-//! with `raw_require_jwt`), the implicit subscription to
-//! the one channel the URL names, then the connection loop with a handler that relays every
-//! data message verbatim (same bytes, same opcode) to the channel's other members — or to all
-//! of them with `notify_self`.
+//! with `raw_require_jwt`), the implicit subscription to the one channel the URL names, then
+//! the connection loop with a handler that relays every data message verbatim (same bytes,
+//! same opcode) to the channel's other members — or to all of them with `notify_self`.
 //!
 //! Raw channels live in the shard's subscriber tables under an internal name
 //! ([`raw::internal_name`]) and fan out through the same publish path as Pusher channels. A
