@@ -404,7 +404,8 @@ fn build_apps(specs: Vec<AppSpec>, default_payload_kb: u32) -> Result<Vec<App>, 
 mod tests {
     use super::*;
 
-    fn settings(args: &[&str]) -> Settings {
+    /// Settings parsed from `args` (the program name is added).
+    pub(super) fn settings(args: &[&str]) -> Settings {
         let mut argv = vec!["corecast"];
         argv.extend_from_slice(args);
         Settings::try_parse_from(argv).unwrap()

@@ -82,6 +82,19 @@ fn open_fresh_window(send: &mut dyn FnMut() -> Reply, refused: &mut u64) -> Inst
     panic!("no request was admitted again within 10 s");
 }
 
+/// Runs `attempt` (which opens a fresh window, sends a burst into it and returns the window's
+/// sure end with what the burst saw) until a burst ends inside its window; returns what that
+/// burst saw.
+fn in_one_window<R>(mut attempt: impl FnMut() -> (Instant, R)) -> R {
+    for _ in 0..ATTEMPTS {
+        let (deadline, seen) = attempt();
+        if Instant::now() < deadline {
+            return seen;
+        }
+    }
+    panic!("no burst fitted into one second in {ATTEMPTS} attempts");
+}
+
 #[test]
 fn the_event_limit_holds_across_shards_and_one_connection_gets_all_of_it() {
     let server = Server::with_apps(
@@ -94,8 +107,7 @@ fn the_event_limit_holds_across_shards_and_one_connection_gets_all_of_it() {
     // One keep-alive connection, then eight (landing on both shards), sharing one budget.
     for clients in [1, 8] {
         let mut rest: Vec<Rest> = (0..clients).map(|_| server.rest_for(&app)).collect();
-        let mut done = false;
-        for _ in 0..ATTEMPTS {
+        let count = in_one_window(|| {
             let deadline =
                 open_fresh_window(&mut || rest[0].post("events", &event(&["a"])), &mut refused);
             let mut count = 1;
@@ -103,18 +115,11 @@ fn the_event_limit_holds_across_shards_and_one_connection_gets_all_of_it() {
                 let reply = rest[i % clients].post("events", &event(&["a"]));
                 count += usize::from(admitted(&reply, &mut refused));
             }
-            if Instant::now() < deadline {
-                assert_eq!(
-                    count, 5,
-                    "admitted in one window with {clients} connection(s)"
-                );
-                done = true;
-                break;
-            }
-        }
-        assert!(
-            done,
-            "no burst fitted into one second in {ATTEMPTS} attempts"
+            (deadline, count)
+        });
+        assert_eq!(
+            count, 5,
+            "admitted in one window with {clients} connection(s)"
         );
     }
     server.wait_metric(
@@ -150,8 +155,7 @@ fn channels_batch_events_and_raw_publishes_count_and_other_apps_are_unaffected()
     let mut other = server.rest_for(&free);
     let mut refused = 0;
     let mut published_on_a = 0;
-    let mut done = false;
-    for _ in 0..ATTEMPTS {
+    let results = in_one_window(|| {
         let deadline = open_fresh_window(&mut || rest.post("events", &event(&["z"])), &mut refused);
         let mut results = Vec::new();
         let mut outcome = |reply: Reply, refused: &mut u64| results.push(admitted(&reply, refused));
@@ -171,18 +175,11 @@ fn channels_batch_events_and_raw_publishes_count_and_other_apps_are_unaffected()
         outcome(other.post("batch_events", &batch(10)), &mut refused);
         outcome(other.post("events", &event(&["a"])), &mut refused);
         published_on_a += usize::from(results[1]);
-        if Instant::now() < deadline {
-            assert_eq!(
-                results,
-                [true, true, false, true, false, false, true, true, true]
-            );
-            done = true;
-            break;
-        }
-    }
-    assert!(
-        done,
-        "no burst fitted into one second in {ATTEMPTS} attempts"
+        (deadline, results)
+    });
+    assert_eq!(
+        results,
+        [true, true, false, true, false, false, true, true, true]
     );
     // Only the admitted events on "a" arrive; the refused one on "a", "b", "c" never does.
     for _ in 0..published_on_a {
@@ -217,8 +214,7 @@ fn the_read_limit_counts_channel_queries_only() {
     let app = server.app.clone();
     let mut rest: Vec<Rest> = (0..4).map(|_| server.rest_for(&app)).collect();
     let mut refused = 0;
-    let mut done = false;
-    for _ in 0..ATTEMPTS {
+    let count = in_one_window(|| {
         let deadline = open_fresh_window(&mut || rest[0].get("channels", &[]), &mut refused);
         let mut count = 1;
         for (i, tail) in ["channels", "channels/news", "channels/presence-x/users"]
@@ -233,16 +229,9 @@ fn the_read_limit_counts_channel_queries_only() {
         for r in &mut rest {
             r.trigger(event(&["news"]));
         }
-        if Instant::now() < deadline {
-            assert_eq!(count, 3, "reads admitted in one window");
-            done = true;
-            break;
-        }
-    }
-    assert!(
-        done,
-        "no burst fitted into one second in {ATTEMPTS} attempts"
-    );
+        (deadline, count)
+    });
+    assert_eq!(count, 3, "reads admitted in one window");
     server.wait_metric(
         r#"corecast_rest_rate_limited_total{app="app-id",kind="reads"}"#,
         refused,

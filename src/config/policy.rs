@@ -62,13 +62,8 @@ mod tests {
 
     use clap::Parser;
 
+    use super::super::tests::settings;
     use super::super::{build_apps, AppSpec, Config, Settings};
-
-    fn settings(args: &[&str]) -> Settings {
-        let mut argv = vec!["corecast"];
-        argv.extend_from_slice(args);
-        Settings::try_parse_from(argv).unwrap()
-    }
 
     #[test]
     fn edge_policies_of_the_default_app_come_from_flags() {
