@@ -3,6 +3,7 @@
 //! Table of contents:
 //! - [`config`]: `CORECAST_*` settings, apps, limits.
 //! - [`limits`]: open-files and locked-memory checks at start.
+//! - [`host`]: `corecast check`: this host's limits and kernel settings against the settings.
 //! - [`protocol`]: pure Pusher protocol logic: events, channel names, close codes, socket ids;
 //!   the rules of raw `/v3/{channel_id}` channels.
 //! - [`auth`]: HMAC signatures (channel auth, user sign-in, signed REST requests), raw-channel
@@ -22,6 +23,7 @@ pub mod api;
 pub mod auth;
 pub mod bus;
 pub mod config;
+pub mod host;
 pub mod http;
 pub mod limits;
 pub mod protocol;
