@@ -55,7 +55,7 @@ fn axis_labels_read_as_people_write_them() {
         [
             ms_label(0.052),
             ms_label(0.25),
-            ms_label(3.14),
+            ms_label(3.12),
             ms_label(120.4)
         ],
         ["0.052", "0.25", "3.1", "120"]
