@@ -2,6 +2,7 @@
 //!
 //! Table of contents:
 //! - [`config`]: `CORECAST_*` settings, apps, limits.
+//! - [`cli`]: the command line: subcommands (`check`), the log format, flags after a subcommand.
 //! - [`limits`]: open-files and locked-memory checks at start.
 //! - [`host`]: `corecast check`: this host's limits and kernel settings against the settings.
 //! - [`protocol`]: pure Pusher protocol logic: events, channel names, close codes, socket ids;
@@ -22,6 +23,7 @@
 pub mod api;
 pub mod auth;
 pub mod bus;
+pub mod cli;
 pub mod config;
 pub mod host;
 pub mod http;

@@ -1,6 +1,7 @@
 //! The `corecast` binary: parse settings, say what will run, start the shards.
 
-use corecast::config::{Command, Config, LogFormat, Settings};
+use corecast::cli::{Command, LogFormat};
+use corecast::config::{Config, Settings};
 use corecast::signals::TerminationSignals;
 use corecast::{host, server};
 use mimalloc::MiMalloc;
