@@ -37,7 +37,9 @@ pub fn run(settings: Settings) -> i32 {
         });
     }
     findings.extend(verdict::assess(&readings, &plan));
-    print!("{}", render(&settings, &plan, &findings));
+    // A closed pipe (`corecast check | head`) is not an error of the check.
+    let report = render(&settings, &plan, &findings);
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), report.as_bytes());
     let (_, refusals) = verdict::counts(&findings);
     i32::from(refusals > 0)
 }
@@ -100,5 +102,41 @@ fn plural(n: usize, word: &str) -> String {
         format!("1 {word}")
     } else {
         format!("{n} {word}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn the_report_has_one_line_per_finding_its_fix_and_a_verdict() {
+        let settings = Settings::try_parse_from(["corecast", "--shards", "2"]).unwrap();
+        let plan = plan(&settings, 4);
+        assert_eq!(plan.shards, 2);
+        let finding = |level, fix: Option<&str>| Finding {
+            level,
+            subject: "net.core.somaxconn",
+            status: "4096".into(),
+            fix: fix.map(String::from),
+        };
+        let report = render(
+            &settings,
+            &plan,
+            &[
+                finding(Level::Ok, None),
+                finding(Level::Warn, Some("`sysctl -w net.core.somaxconn=65535`")),
+            ],
+        );
+        let lines: Vec<&str> = report.lines().collect();
+        assert_eq!(lines.len(), 5, "{report}");
+        assert!(lines[0].starts_with("corecast check: this host for 2 shards"));
+        assert_eq!(lines[1], "ok     net.core.somaxconn: 4096");
+        assert_eq!(lines[2], "WARN   net.core.somaxconn: 4096");
+        assert_eq!(lines[3], "       → `sysctl -w net.core.somaxconn=65535`");
+        assert_eq!(lines[4], "1 warning, 0 refusals: corecast can start");
+        let refused = render(&settings, &plan, &[finding(Level::Refuse, None)]);
+        assert!(refused.ends_with("0 warnings, 1 refusal: corecast would refuse to start\n"));
     }
 }
