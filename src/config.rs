@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::cli::{Command, LogFormat};
 use crate::protocol::flavour::Flavour;
 use crate::protocol::origin::AllowedOrigins;
 use thiserror::Error;
@@ -24,6 +25,9 @@ use policy::{auth_timeout, check_policy, origin_entry, MAX_AUTH_TIMEOUT};
     about = "Thread-per-core Pusher-compatible WebSocket server"
 )]
 pub struct Settings {
+    /// What to do instead of serving (none: start the server).
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Address to listen on.
     #[arg(long, env = "CORECAST_HOST", default_value = "0.0.0.0")]
     pub host: IpAddr,
@@ -123,6 +127,9 @@ pub struct Settings {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `corecast=debug`.
     #[arg(long, env = "CORECAST_LOG", default_value = "info")]
     pub log: String,
+    /// Log line format on stderr: `text` (human-readable) or `json` (one object per line).
+    #[arg(long, env = "CORECAST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// One app as written in the apps file.

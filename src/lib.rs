@@ -2,7 +2,9 @@
 //!
 //! Table of contents:
 //! - [`config`]: `CORECAST_*` settings, apps, limits.
+//! - [`cli`]: the command line: subcommands (`check`), the log format, flags after a subcommand.
 //! - [`limits`]: open-files and locked-memory checks at start.
+//! - [`host`]: `corecast check`: this host's limits and kernel settings against the settings.
 //! - [`protocol`]: pure Pusher protocol logic: events, channel names, close codes, socket ids;
 //!   the rules of raw `/v3/{channel_id}` channels.
 //! - [`auth`]: HMAC signatures (channel auth, user sign-in, signed REST requests), raw-channel
@@ -22,7 +24,9 @@
 pub mod api;
 pub mod auth;
 pub mod bus;
+pub mod cli;
 pub mod config;
+pub mod host;
 pub mod http;
 pub mod limits;
 pub mod protocol;

@@ -1,9 +1,9 @@
 //! The `corecast` binary: parse settings, say what will run, start the shards.
 
-use clap::Parser;
+use corecast::cli::{Command, LogFormat};
 use corecast::config::{Config, Settings};
-use corecast::server;
 use corecast::signals::TerminationSignals;
+use corecast::{host, server};
 use mimalloc::MiMalloc;
 use std::time::Duration;
 
@@ -11,27 +11,18 @@ use std::time::Duration;
 static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() {
-    let settings = match Settings::try_parse() {
+    let settings = match Settings::from_args() {
         Ok(s) => s,
         Err(e) => refuse_setting(e),
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|e| {
-        eprintln!(
-            "corecast: CORECAST_LOG={:?} is not a valid log filter: {e}",
-            settings.log
-        );
-        std::process::exit(2);
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(&settings);
+    if settings.command == Some(Command::Check) {
+        std::process::exit(host::run(settings));
+    }
+    let json = settings.log_format == LogFormat::Json;
     let config = match Config::from_settings(settings) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("corecast: {e}");
-            std::process::exit(2);
-        }
+        Err(e) => fatal(json, 2, &e.to_string()),
     };
     let summary_apps: Vec<String> = config
         .apps
@@ -54,10 +45,7 @@ fn main() {
     let signals = TerminationSignals::block();
     let server = match server::start(config) {
         Ok(server) => server,
-        Err(e) => {
-            eprintln!("corecast: cannot start: {e}");
-            std::process::exit(1);
-        }
+        Err(e) => fatal(json, 1, &format!("cannot start: {e}")),
     };
     let pins: Vec<String> = server
         .cores
@@ -82,22 +70,56 @@ fn main() {
         s.max_message_kb,
         s.max_outbox_kb,
     );
+    println!("  host:     {}", host::banner(&s));
     println!(
         "  listening on {} (WebSocket ws://{}/app/{{key}}, REST http://{}/apps/{{app_id}}/…)",
         server.addr, server.addr, server.addr
     );
     let signal = signals.wait();
-    eprintln!("corecast: {signal}: closing connections with 4200 (reconnect) and stopping");
+    let stopping = format!("{signal}: closing connections with 4200 (reconnect) and stopping");
+    if json {
+        tracing::info!("{stopping}");
+    } else {
+        eprintln!("corecast: {stopping}");
+    }
     server.drain(Duration::from_secs(2));
     std::process::exit(0);
+}
+
+/// Sends log lines to stderr, human-readable or as one JSON object per line.
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|e| {
+        eprintln!(
+            "corecast: CORECAST_LOG={:?} is not a valid log filter: {e}",
+            settings.log
+        );
+        std::process::exit(2);
+    });
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+}
+
+/// Exits with `code` after saying why: as a log line when logs are JSON, so that stderr stays
+/// one JSON object per line.
+fn fatal(json: bool, code: i32, why: &str) -> ! {
+    if json {
+        tracing::error!("{why}");
+    } else {
+        eprintln!("corecast: {why}");
+    }
+    std::process::exit(code)
 }
 
 /// Exits on a bad setting, naming the `CORECAST_*` variable when the value came from one.
 fn refuse_setting(e: clap::Error) -> ! {
     use clap::error::{ContextKind, ContextValue};
-    use clap::CommandFactory;
     if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) {
-        let command = Settings::command();
+        let command = Settings::cli();
         let from_env = command
             .get_arguments()
             .filter(|a| {

@@ -14,7 +14,7 @@ use thiserror::Error;
 use tracing::warn;
 
 use crate::bus;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Settings};
 use crate::limits;
 use crate::protocol::codes::CloseCode;
 use crate::protocol::flavour::Flavour;
@@ -69,11 +69,8 @@ impl Server {
 
 /// Starts every shard; returns once all of them listen.
 pub fn start(config: Config) -> Result<Server, StartError> {
-    let cores: Vec<usize> = core_affinity::get_core_ids()
-        .map(|ids| ids.into_iter().map(|c| c.id).collect())
-        .filter(|v: &Vec<usize>| !v.is_empty())
-        .unwrap_or_else(|| vec![0]);
-    let shards = config.settings.shards.map_or(cores.len(), usize::from);
+    let cores = usable_cores();
+    let shards = shard_count(&config.settings, cores.len());
     if shards > cores.len() {
         warn!(
             shards,
@@ -144,6 +141,19 @@ pub fn start(config: Config) -> Result<Server, StartError> {
     })
 }
 
+/// Cores the shards may be pinned to (the process's CPU affinity; core 0 when unknown).
+pub fn usable_cores() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .map(|ids| ids.into_iter().map(|c| c.id).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| vec![0])
+}
+
+/// Shards the server starts with these settings: `CORECAST_SHARDS`, or one per usable core.
+pub fn shard_count(settings: &Settings, usable_cores: usize) -> usize {
+    settings.shards.map_or(usable_cores, usize::from)
+}
+
 /// Binds (without listening) a SO_REUSEPORT socket so that port 0 becomes one concrete port
 /// that every shard then shares; dropped once the shards listen.
 fn reserve_port(addr: SocketAddr) -> Result<(socket2::Socket, SocketAddr), StartError> {
@@ -183,7 +193,7 @@ fn reserve_port(addr: SocketAddr) -> Result<(socket2::Socket, SocketAddr), Start
 }
 
 /// Longest accept queue asked for; the kernel caps it at `net.core.somaxconn`.
-const LISTEN_BACKLOG: i32 = 65535;
+pub const LISTEN_BACKLOG: i32 = 65535;
 
 /// One shard's listener on the shared port. SO_REUSEADDR as well as SO_REUSEPORT: accepted
 /// sockets inherit both, so the TIME_WAIT sockets a restarted server leaves behind do not

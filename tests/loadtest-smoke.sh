@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # A few seconds of each load generator scenario against a real corecast: the loadtest's JSON
-# report must show traffic, no loss, no reordering and no failures.
+# report must show traffic, no loss, no reordering and no failures. The credentials are left to
+# their defaults (the server's default app), and --plot / plot must write valid SVG pictures.
 #
 #   tests/loadtest-smoke.sh SERVER_BINARY LOADTEST_BINARY
 set -euo pipefail
 server=${1:?usage: $0 SERVER_BINARY LOADTEST_BINARY}
 loadtest=${2:?usage: $0 SERVER_BINARY LOADTEST_BINARY}
 
-log=$(mktemp)
+dir=$(mktemp -d)
+log=$dir/server.log
 CORECAST_HOST=127.0.0.1 CORECAST_PORT=0 CORECAST_SHARDS=2 CORECAST_LOG=warn \
     CORECAST_ENABLE_CLIENT_MESSAGES=true "$server" > "$log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 port=
 for _ in $(seq 1 100); do
     port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
@@ -20,13 +22,14 @@ for _ in $(seq 1 100); do
 done
 [[ -n $port ]] || { echo "loadtest smoke: the server did not start"; cat "$log"; exit 1; }
 
-target=(--url "ws://127.0.0.1:$port" --app-id app-id --key app-key --secret app-secret --quiet --json)
+target=(--url "ws://127.0.0.1:$port" --quiet --json)
 passed=0
 failed=0
 check() { # name python-condition args...
     local name=$1 cond=$2; shift 2
     local out
     out=$("$loadtest" "$@" "${target[@]}" 2>/dev/null | tail -n1) || true
+    echo "$out" > "$dir/last.json"
     if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if ($cond) else 1)" "$out" 2>/dev/null; then
         echo "ok   $name"
         passed=$((passed + 1))
@@ -54,6 +57,40 @@ check "connect" \
 check "presence churn" \
     "r['missed'] == 0 and r['duplicated'] == 0 and r['joins'] > 0" \
     presence --users 20 --channels 2 --duration 2 --drain 1
+check "fanout with --plot" \
+    "r['deliveries_per_sec'] > 0 and r['lost'] == 0 and len(r['plot']['deliveries_per_sec']) >= 1 and len(r['plot']['latency_percentiles_us']) >= 10" \
+    fanout --connections 50 --channels 2 --rate 200 --duration 2 --drain 1 --plot "$dir/run.svg"
+cp "$dir/last.json" "$dir/run.json"
+
+# An SVG document with both charts, their axis titles and at least `lines` drawn lines.
+svg_ok() { # name file lines
+    local name=$1 file=$2 lines=$3
+    if python3 - "$file" "$lines" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+ns = "{http://www.w3.org/2000/svg}"
+text = " ".join(t.text or "" for t in root.iter(ns + "text"))
+need = ["Latency by percentile", "Deliveries per second", "latency (ms, log scale)",
+        "deliveries per second", "time since publishing started (s)"]
+assert root.tag == ns + "svg", root.tag
+assert all(n in text for n in need), text
+assert len(list(root.iter(ns + "polyline"))) >= int(sys.argv[2])
+PY
+    then
+        echo "ok   $name"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $name: $file is not the expected SVG"
+        failed=$((failed + 1))
+    fi
+}
+svg_ok "--plot writes an SVG picture" "$dir/run.svg" 2
+if "$loadtest" plot --out "$dir/both.svg" "first=$dir/run.json" "again=$dir/run.json"; then
+    svg_ok "plot draws saved reports on one picture" "$dir/both.svg" 4
+else
+    echo "FAIL plot subcommand"
+    failed=$((failed + 1))
+fi
 
 echo "$passed passed, $failed failed"
 [[ $failed == 0 ]]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side measurement of corecast and another Pusher-compatible server on this machine.
 #
-#   tuning/compare.sh [--runs N] [--quick] 'SERVER_CMD'
+#   tuning/compare.sh [--runs N] [--quick] [--plot DIR] 'SERVER_CMD'
 #
 # SERVER_CMD is run with bash; it must start the other server listening on 127.0.0.1:$PEER_PORT
 # with app id `app-id`, key `app-key`, secret `app-secret`. Example (Sockudo, with the
@@ -12,18 +12,28 @@
 # Each server runs alone, pinned to core 0 (taskset; corecast with one shard); the load
 # generator runs pinned to core 1. Every scenario runs N times (default 3) per server and the
 # median is reported, with the ratio corecast / other.
+#
+# With --plot DIR, every fan-out run also writes its picture (latency percentile curve and
+# deliveries per second) to DIR/SERVER.SCENARIO.RUN.svg, and DIR/SCENARIO.svg shows both
+# servers' median runs (by deliveries/s) on one picture.
 set -euo pipefail
 
 runs=3
 quick=0
+plot_dir=
 while [[ $# -gt 1 ]]; do
     case $1 in
         --runs) runs=$2; shift 2 ;;
         --quick) quick=1; shift ;;
+        --plot) plot_dir=$2; shift 2 ;;
         *) break ;;
     esac
 done
-peer_cmd=${1:?usage: compare.sh [--runs N] [--quick] SERVER_CMD}
+peer_cmd=${1:?usage: compare.sh [--runs N] [--quick] [--plot DIR] SERVER_CMD}
+if [[ -n $plot_dir ]]; then
+    mkdir -p "$plot_dir"
+    plot_dir=$(cd "$plot_dir" && pwd)
+fi
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p corecast -p corecast-loadtest
@@ -57,8 +67,10 @@ main_pid() {
 load() { # name port args...
     local name=$1 port=$2 i; shift 2
     for i in $(seq 1 "$runs"); do
+        local plot=()
+        [[ -n $plot_dir && $1 == fanout ]] && plot=(--plot "$plot_dir/$name.$i.svg")
         taskset -c 1 "$bin/corecast-loadtest" "$@" --url "ws://127.0.0.1:$port" --app-id app-id \
-            --key app-key --secret app-secret --threads 1 --json 2>/dev/null | tail -n1 \
+            --key app-key --secret app-secret --threads 1 --json "${plot[@]}" 2>/dev/null | tail -n1 \
             > "$work/$name.$i.json" || echo '{}' > "$work/$name.$i.json"
     done
 }
@@ -154,3 +166,33 @@ for name, scen, path, higher in rows:
         ratio = f"{a / b:.2f}×" if higher else f"{b / a:.2f}× better" if a < b else f"{a / b:.2f}× worse"
     print(f"{name:58} {fa:>12} {fb:>12} {ratio:>8}")
 PY
+
+# One picture per fan-out scenario with both servers' median runs.
+if [[ -n $plot_dir ]]; then
+    for scen in fanout1k fanout5k fixed125k rest restpipe; do
+        picked=()
+        for label in corecast other; do
+            file=$(python3 - "$work" "$label" "$scen" "$runs" <<'PY'
+import json, sys
+work, label, scen, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+done = []
+for i in range(1, runs + 1):
+    path = f"{work}/{label}.{scen}.{i}.json"
+    try:
+        r = json.load(open(path))
+        if r.get("plot"):
+            done.append((r["deliveries_per_sec"], path))
+    except Exception:
+        pass
+if done:
+    print(sorted(done)[len(done) // 2][1])
+PY
+            )
+            [[ -n $file ]] && picked+=("$label=$file")
+        done
+        if [[ ${#picked[@]} -gt 0 ]]; then
+            "$bin/corecast-loadtest" plot --out "$plot_dir/$scen.svg" "${picked[@]}" \
+                && echo "compare: $plot_dir/$scen.svg" >&2
+        fi
+    done
+fi

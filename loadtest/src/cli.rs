@@ -18,15 +18,42 @@ pub enum Scenario {
     Connect(ConnectArgs),
     /// Users join and leave presence channels; observers verify member events.
     Presence(PresenceArgs),
+    /// Draw the fanout runs of saved --json reports on one picture (SVG), e.g. two servers.
+    Plot(PlotArgs),
 }
 
 impl Scenario {
-    pub fn common(&self) -> &CommonArgs {
+    /// Options of a scenario that runs against a server (none for `plot`).
+    pub fn common(&self) -> Option<&CommonArgs> {
         match self {
-            Scenario::Fanout(a) => &a.common,
-            Scenario::Connect(a) => &a.common,
-            Scenario::Presence(a) => &a.common,
+            Scenario::Fanout(a) => Some(&a.common),
+            Scenario::Connect(a) => Some(&a.common),
+            Scenario::Presence(a) => Some(&a.common),
+            Scenario::Plot(_) => None,
         }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// SVG file to write.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Title above both charts (default: the parameters of the first run).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Runs to draw, each LABEL=FILE: FILE holds a fanout report (the last line of
+    /// `corecast-loadtest fanout --json`); LABEL names it in the legend.
+    #[arg(required = true, value_parser = parse_labelled)]
+    pub runs: Vec<(String, std::path::PathBuf)>,
+}
+
+pub fn parse_labelled(s: &str) -> Result<(String, std::path::PathBuf), String> {
+    match s.split_once('=') {
+        Some((label, file)) if !label.is_empty() && !file.is_empty() => {
+            Ok((label.to_string(), file.into()))
+        }
+        _ => Err(format!("expected LABEL=FILE, got {s:?}")),
     }
 }
 
@@ -36,14 +63,14 @@ pub struct CommonArgs {
     /// WebSocket base URL of the server, e.g. ws://127.0.0.1:6001 (REST goes to the same host:port).
     #[arg(long)]
     pub url: String,
-    /// Application id (REST path /apps/{id}).
-    #[arg(long)]
+    /// Application id (REST path /apps/{id}); the default is corecast's default app.
+    #[arg(long, default_value = "app-id")]
     pub app_id: String,
     /// Application key (WebSocket path /app/{key}, REST auth_key).
-    #[arg(long)]
+    #[arg(long, default_value = "app-key")]
     pub key: String,
     /// Application secret (used locally to sign REST requests and channel auth).
-    #[arg(long)]
+    #[arg(long, default_value = "app-secret")]
     pub secret: String,
     /// Length of the measured phase in seconds.
     #[arg(long, default_value_t = 10.0)]
@@ -149,6 +176,10 @@ pub struct FanoutArgs {
     /// Seconds to wait for in-flight deliveries after publishing stops.
     #[arg(long, default_value_t = 5.0)]
     pub drain: f64,
+    /// Write the run's latency percentile curve and deliveries-per-second timeline to this
+    /// SVG file.
+    #[arg(long)]
+    pub plot: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -225,6 +256,60 @@ mod tests {
         assert!(parse_rate("0").is_err());
         assert!(parse_rate("-3").is_err());
         assert!(parse_rate("fast").is_err());
+    }
+
+    #[test]
+    fn credentials_default_to_the_servers_default_app() {
+        let cli = Cli::try_parse_from([
+            "corecast-loadtest",
+            "fanout",
+            "--url",
+            "ws://127.0.0.1:6001",
+            "--connections",
+            "1000",
+            "--channels",
+            "10",
+            "--rate",
+            "100",
+            "--duration",
+            "10",
+            "--plot",
+            "run.svg",
+        ])
+        .expect("parses");
+        let Scenario::Fanout(a) = cli.scenario else {
+            panic!("expected fanout")
+        };
+        assert_eq!(
+            (
+                a.common.app_id.as_str(),
+                a.common.key.as_str(),
+                a.common.secret.as_str()
+            ),
+            ("app-id", "app-key", "app-secret")
+        );
+        assert_eq!((a.channels, a.rate), (10, Rate::PerSec(100.0)));
+        assert_eq!(a.plot.as_deref(), Some(std::path::Path::new("run.svg")));
+    }
+
+    #[test]
+    fn plot_takes_labelled_reports() {
+        let cli = Cli::try_parse_from([
+            "corecast-loadtest",
+            "plot",
+            "--out",
+            "both.svg",
+            "corecast=a.json",
+            "other=b.json",
+        ])
+        .expect("parses");
+        let Scenario::Plot(a) = cli.scenario else {
+            panic!("expected plot")
+        };
+        assert_eq!(a.runs.len(), 2);
+        assert_eq!(a.runs[1].0, "other");
+        assert!(parse_labelled("a.json").is_err());
+        assert!(parse_labelled("=a.json").is_err());
     }
 
     #[test]

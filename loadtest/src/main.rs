@@ -6,6 +6,7 @@ mod limits;
 mod net;
 mod payload;
 mod pipeline;
+mod plot;
 mod pusher;
 mod report;
 mod rest;
@@ -38,8 +39,7 @@ fn secs(name: &str, v: f64) -> Result<Duration, String> {
 }
 
 /// Planned connections and the longest the run may take.
-fn plan(s: &Scenario) -> Result<(u64, Duration), String> {
-    let c = s.common();
+fn plan(s: &Scenario, c: &cli::CommonArgs) -> Result<(u64, Duration), String> {
     let duration = secs("--duration", c.duration)?;
     let setup = secs("--setup-timeout", c.setup_timeout)?;
     let connect = secs("--connect-timeout", c.connect_timeout)?;
@@ -49,6 +49,9 @@ fn plan(s: &Scenario) -> Result<(u64, Duration), String> {
                 return Err("--channels must be at least 1".into());
             }
             let drain = secs("--drain", a.drain)?;
+            if let Some(path) = &a.plot {
+                plot_dir_exists(path)?;
+            }
             let conns = scenarios::fanout::planned_connections(a);
             (conns, setup * 2 + duration + drain + connect * 2)
         }
@@ -65,17 +68,34 @@ fn plan(s: &Scenario) -> Result<(u64, Duration), String> {
             let conns = scenarios::presence::planned_connections(a);
             (conns, setup * 2 + duration + churn + drain)
         }
+        Scenario::Plot(_) => return Err("plot runs no scenario".into()),
     })
+}
+
+/// Refuses a `--plot` file whose directory does not exist (before a long run, not after).
+fn plot_dir_exists(path: &std::path::Path) -> Result<(), String> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(format!(
+            "--plot {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let common = cli.scenario.common().clone();
+    let common = match (&cli.scenario, cli.scenario.common()) {
+        (Scenario::Plot(args), _) => return plot::run(args),
+        (_, Some(common)) => common.clone(),
+        (_, None) => return fail("no scenario given"),
+    };
     let target = match target::parse_url(&common.url, common.allow_remote) {
         Ok(t) => t,
         Err(e) => return fail(&e),
     };
-    let (conns, budget) = match plan(&cli.scenario) {
+    let (conns, budget) = match plan(&cli.scenario, &common) {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
@@ -141,6 +161,7 @@ fn main() -> ExitCode {
             Scenario::Fanout(a) => scenarios::fanout::run(a, &ctx).await,
             Scenario::Connect(a) => scenarios::connect::run(a, &ctx).await,
             Scenario::Presence(a) => scenarios::presence::run(a, &ctx).await,
+            Scenario::Plot(_) => unreachable!("handled before the runtime starts"),
         }
     });
     report.param("url", common.url.clone());
@@ -157,6 +178,17 @@ fn main() -> ExitCode {
         println!("{}", report.to_json());
     }
     runtime.shutdown_timeout(Duration::from_secs(2));
+    if let Scenario::Fanout(cli::FanoutArgs {
+        plot: Some(path), ..
+    }) = &cli.scenario
+    {
+        let json = report.to_json();
+        let written = plot::Series::from_report(&common.url, &json)
+            .and_then(|s| plot::write(path, &plot::title(&json), &[s]));
+        if let Err(e) = written {
+            return fail(&format!("--plot: {e}"));
+        }
+    }
     if report.ok {
         ExitCode::SUCCESS
     } else {

@@ -25,6 +25,8 @@ pub struct Report {
     /// Scenario-specific results, emitted as top-level JSON keys.
     pub results: Vec<(&'static str, Value)>,
     pub warnings: Vec<String>,
+    /// Curves for a picture of the run (fanout), emitted as JSON key `plot` only.
+    pub plot: Option<crate::plot::PlotData>,
     /// False when the run could not measure anything (e.g. no connection was established).
     pub ok: bool,
 }
@@ -45,6 +47,7 @@ impl Report {
             params: Vec::new(),
             results: Vec::new(),
             warnings: Vec::new(),
+            plot: None,
             ok: true,
         }
     }
@@ -80,6 +83,9 @@ impl Report {
             m.insert((*k).into(), v.clone());
         }
         m.insert("warnings".into(), json!(self.warnings));
+        if let Some(plot) = &self.plot {
+            m.insert("plot".into(), json!(plot));
+        }
         Value::Object(m)
     }
 

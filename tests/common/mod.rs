@@ -7,6 +7,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod counters;
+mod process;
 mod rest;
 mod ws;
 
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+pub use process::{corecast_command, output_within, shell, LoggingServer};
 pub use rest::{read_response, Reply, Rest};
 pub use ws::{assert_sub_error, assert_succeeded, Ws};
 

@@ -8,9 +8,10 @@ mod receiver;
 use crate::cli::{FanoutArgs, PublishMode, Rate};
 use crate::cpu::CpuSample;
 use crate::payload::now_us;
+use crate::plot::{self, PlotData};
 use crate::report::{self, Report};
 use crate::scenarios::{self as sc, Ctx, Tally};
-use crate::stats::LatencySink;
+use crate::stats::{timeline, LatencySink, LatencySummary};
 use publisher::{PubResult, PubShared};
 use receiver::{ReceiverResult, RecvShared};
 use serde_json::json;
@@ -200,6 +201,10 @@ pub async fn run(args: &FanoutArgs, ctx: &Ctx) -> Report {
             )));
         }
     }
+    let sampler = {
+        let counters = Arc::clone(&counters);
+        timeline::spawn_sampler(move || sc::sum(&counters), stop_rx.clone())
+    };
     {
         let (counters, shared) = (Arc::clone(&counters), Arc::clone(&shared));
         let (mut last_d, mut last_p) = (0u64, 0u64);
@@ -254,6 +259,7 @@ pub async fn run(args: &FanoutArgs, ctx: &Ctx) -> Report {
         }
     }
     let recv_results: Vec<ReceiverResult> = sc::join_all(receivers).await;
+    let samples = sampler.await.unwrap_or_default();
 
     // Accounting.
     let pubs: Vec<&PubResult> = results.iter().map(|(r, _)| r).collect();
@@ -271,7 +277,12 @@ pub async fn run(args: &FanoutArgs, ctx: &Ctx) -> Report {
     rep.latency_label = "publish→receive latency";
     rep.deliveries_per_sec = sc::per_sec(t.deliveries, window_us as f64 / 1e6);
     rep.publishes_per_sec = sc::per_sec(accepted, end_us.saturating_sub(start_us) as f64 / 1e6);
-    rep.latency_us = recv.sink.summary();
+    let latency = recv.sink.merged();
+    rep.latency_us = LatencySummary::from_histogram(&latency);
+    rep.plot = Some(PlotData {
+        latency_percentiles_us: plot::percentile_curve(&latency),
+        deliveries_per_sec: timeline::rates(&samples),
+    });
     rep.lost = t.lost;
     rep.out_of_order = t.out_of_order;
     rep.closed_by_server = recv.closed.snapshot();
