@@ -12,9 +12,11 @@
 //! - [`shard`]: per-core state: connections, local subscriber tables, owned channel state.
 //! - [`bus`]: batched cross-shard messages over lock-free queues.
 //! - [`api`]: the REST API under `/apps/{app_id}/…`, and `POST /api/publish` for raw channels.
-//! - [`transport`]: sockets: listeners, WebSocket (Pusher and raw) and HTTP connection loops.
+//! - [`transport`]: sockets: listeners, TLS ([`transport::tls`]: certificates, reload),
+//!   the plain/TLS stream ([`transport::link`]), WebSocket (Pusher and raw) and HTTP
+//!   connection loops.
 //! - [`server`]: starts the pinned shards.
-//! - [`signals`]: SIGTERM/SIGINT handling (drain, then exit).
+//! - [`signals`]: SIGTERM/SIGINT (drain, then exit) and SIGHUP (reload the certificate).
 
 #![deny(missing_docs, unused_must_use)]
 

@@ -1,9 +1,11 @@
-//! The `corecast` binary: parse settings, say what will run, start the shards.
+//! The `corecast` binary: parse settings, load the TLS certificate, say what will run, start
+//! the shards, then serve signals (stop, or reload the certificate).
 
 use clap::Parser;
 use corecast::config::{Config, Settings};
 use corecast::server;
-use corecast::signals::TerminationSignals;
+use corecast::signals::{Signal, Signals};
+use corecast::transport::tls::Tls;
 use mimalloc::MiMalloc;
 use std::time::Duration;
 
@@ -50,9 +52,16 @@ fn main() {
             )
         })
         .collect();
+    let tls = match Tls::from_settings(&config.settings) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("corecast: {e}");
+            std::process::exit(2);
+        }
+    };
     let s = config.settings.clone();
-    let signals = TerminationSignals::block();
-    let server = match server::start(config) {
+    let signals = Signals::block();
+    let server = match server::start(config, tls.as_ref().map(Tls::server_config)) {
         Ok(server) => server,
         Err(e) => {
             eprintln!("corecast: cannot start: {e}");
@@ -82,11 +91,44 @@ fn main() {
         s.max_message_kb,
         s.max_outbox_kb,
     );
+    match &tls {
+        Some(tls) => println!(
+            "  tls:      on (cert {}, key {}; {}; SIGHUP reloads both)",
+            tls.files().cert.display(),
+            tls.files().key.display(),
+            tls.current()
+        ),
+        None => println!("  tls:      off"),
+    }
+    match server.plain_addr {
+        Some(plain) => println!(
+            "  plain:    {plain} without TLS (WebSocket ws://{plain}/app/{{key}}, REST http://{plain}/…)"
+        ),
+        None => println!("  plain:    off (no second port)"),
+    }
+    let (ws, http) = if tls.is_some() { ("wss", "https") } else { ("ws", "http") };
     println!(
-        "  listening on {} (WebSocket ws://{}/app/{{key}}, REST http://{}/apps/{{app_id}}/…)",
+        "  listening on {} (WebSocket {ws}://{}/app/{{key}}, REST {http}://{}/apps/{{app_id}}/…)",
         server.addr, server.addr, server.addr
     );
-    let signal = signals.wait();
+    let signal = loop {
+        match signals.wait() {
+            Signal::Stop(name) => break name,
+            Signal::Reload => match &tls {
+                Some(tls) => match tls.reload() {
+                    Ok(cert) => eprintln!(
+                        "corecast: SIGHUP: certificate reloaded ({cert}); new connections get it"
+                    ),
+                    Err(e) => eprintln!(
+                        "corecast: SIGHUP: certificate not reloaded, still serving the old one \
+                         ({}): {e}",
+                        tls.current()
+                    ),
+                },
+                None => eprintln!("corecast: SIGHUP: TLS is off, nothing to reload"),
+            },
+        }
+    };
     eprintln!("corecast: {signal}: closing connections with 4200 (reconnect) and stopping");
     server.drain(Duration::from_secs(2));
     std::process::exit(0);
