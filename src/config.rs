@@ -393,7 +393,10 @@ mod tests {
     fn the_plain_port_must_differ_from_the_port() {
         let err = Config::from_settings(settings(&["--port", "7000", "--plain-port", "7000"]))
             .unwrap_err();
-        assert!(err.to_string().starts_with("CORECAST_PLAIN_PORT=7000"), "{err}");
+        assert!(
+            err.to_string().starts_with("CORECAST_PLAIN_PORT=7000"),
+            "{err}"
+        );
         let c = Config::from_settings(settings(&["--plain-port", "7001"])).unwrap();
         assert_eq!(c.settings.plain_port, 7001);
         assert_eq!(settings(&[]).plain_port, 0);

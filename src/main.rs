@@ -106,7 +106,11 @@ fn main() {
         ),
         None => println!("  plain:    off (no second port)"),
     }
-    let (ws, http) = if tls.is_some() { ("wss", "https") } else { ("ws", "http") };
+    let (ws, http) = if tls.is_some() {
+        ("wss", "https")
+    } else {
+        ("ws", "http")
+    };
     println!(
         "  listening on {} (WebSocket {ws}://{}/app/{{key}}, REST {http}://{}/apps/{{app_id}}/…)",
         server.addr, server.addr, server.addr

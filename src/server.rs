@@ -92,8 +92,7 @@ pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, S
         config.settings.max_connections,
         io_memory as u64,
     )?;
-    let (reservation, addr) =
-        reserve_port(
+    let (reservation, addr) = reserve_port(
         SocketAddr::new(config.settings.host, config.settings.port),
         "CORECAST_PORT",
     )?;
@@ -142,8 +141,7 @@ pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, S
                 glommio::spawn_local(sweep(Rc::clone(&shard))).detach();
                 let (listener, plain) = listeners;
                 if let Some(plain) = plain {
-                    glommio::spawn_local(transport::serve(Rc::clone(&shard), plain, None))
-                        .detach();
+                    glommio::spawn_local(transport::serve(Rc::clone(&shard), plain, None)).detach();
                 }
                 transport::serve(shard, listener, tls).await;
             })
@@ -175,10 +173,7 @@ pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, S
 
 /// Binds (without listening) a SO_REUSEPORT socket so that port 0 becomes one concrete port
 /// that every shard then shares; dropped once the shards listen.
-fn reserve_port(
-    addr: SocketAddr,
-    var: &str,
-) -> Result<(socket2::Socket, SocketAddr), StartError> {
+fn reserve_port(addr: SocketAddr, var: &str) -> Result<(socket2::Socket, SocketAddr), StartError> {
     let io = |e: std::io::Error| StartError::Io(format!("cannot bind {addr}: {e}"));
     if addr.port() != 0 {
         // Every shard sets SO_REUSEPORT, so a second server on the same port would silently

@@ -64,19 +64,13 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, tls: Option<Arc<Serv
 /// request (the first byte is a letter, not a TLS record) gets a 400 telling it to use TLS.
 async fn handle_tls(shard: Rc<Shard>, mut stream: TcpStream, config: Arc<ServerConfig>) {
     let mut first = [0u8; 1];
-    let peeked = glommio::timer::timeout(HANDSHAKE_TIMEOUT, async {
-        stream
-            .peek(&mut first)
-            .await
-            .map_err(glommio::GlommioError::from)
-    })
-    .await;
+    let peeked =
+        glommio::timer::timeout(HANDSHAKE_TIMEOUT, async { stream.peek(&mut first).await }).await;
     match peeked {
         Ok(1) if first[0] == TLS_HANDSHAKE_RECORD => {}
         Ok(1) if first[0].is_ascii_alphabetic() => {
-            let refusal = ApiError::BadRequest(
-                "This port speaks TLS only: use https:// or wss://".into(),
-            );
+            let refusal =
+                ApiError::BadRequest("This port speaks TLS only: use https:// or wss://".into());
             io::send_and_linger(&mut stream, &refusal.response().to_bytes(false)).await;
             return;
         }

@@ -182,7 +182,9 @@ pub struct Tls {
 impl Tls {
     /// Loads the files named by the settings; `Ok(None)` when TLS is off.
     pub fn from_settings(settings: &Settings) -> Result<Option<Tls>, TlsError> {
-        TlsFiles::from_settings(settings)?.map(Tls::load).transpose()
+        TlsFiles::from_settings(settings)?
+            .map(Tls::load)
+            .transpose()
     }
 
     /// Reads and checks the certificate chain and key, and builds the server configuration.
@@ -236,7 +238,10 @@ impl Tls {
 fn summarize(key: &CertifiedKey) -> CertSummary {
     CertSummary {
         chain: key.cert.len(),
-        fingerprint: key.cert.first().map_or_else(String::new, |c| fingerprint(c)),
+        fingerprint: key
+            .cert
+            .first()
+            .map_or_else(String::new, |c| fingerprint(c)),
     }
 }
 

@@ -7,6 +7,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod rest;
+pub mod tls;
 mod ws;
 
 use std::io::{BufRead, BufReader};

@@ -63,9 +63,17 @@ fn a_matching_pair_loads_and_names_its_fingerprint() {
 fn both_settings_or_neither() {
     assert!(Tls::from_settings(&settings(&[])).unwrap().is_none());
     let err = TlsFiles::from_settings(&settings(&["--tls-cert", "/x.pem"])).unwrap_err();
-    assert!(err.to_string().starts_with("CORECAST_TLS_CERT is set but CORECAST_TLS_KEY"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("CORECAST_TLS_CERT is set but CORECAST_TLS_KEY"),
+        "{err}"
+    );
     let err = TlsFiles::from_settings(&settings(&["--tls-key", "/x.pem"])).unwrap_err();
-    assert!(err.to_string().starts_with("CORECAST_TLS_KEY is set but CORECAST_TLS_CERT"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("CORECAST_TLS_KEY is set but CORECAST_TLS_CERT"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -101,7 +109,10 @@ fn garbage_and_swapped_files_are_refused() {
 fn a_key_of_another_certificate_is_refused() {
     let err = Tls::load(files("mismatch", CERT, OTHER_KEY)).unwrap_err();
     assert!(matches!(err, TlsError::Mismatch { .. }), "{err}");
-    assert!(err.to_string().starts_with("CORECAST_TLS_KEY: the key in"), "{err}");
+    assert!(
+        err.to_string().starts_with("CORECAST_TLS_KEY: the key in"),
+        "{err}"
+    );
 }
 
 #[test]
