@@ -7,7 +7,9 @@
 # The server runs with one shard pinned to core 0 (taskset), the load generator with one thread
 # pinned to core 1. Rows: fan-out 1k subscribers / 1 channel at the maximum REST rate (REST over
 # http or https), and opening 5,000 connections (full TLS handshakes; memory per connection from
-# a fresh server each run). Every row runs N times (default 3); medians are printed.
+# a fresh server each run). Every row runs N times (default 3); medians are printed. The server's
+# CPU time per delivery and per connection (from /proc/PID/stat) is printed too: on a shared
+# machine it varies much less than the rates do.
 set -euo pipefail
 
 runs=3
@@ -65,6 +67,9 @@ stop() {
     server_pid=
 }
 
+ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
+tick_us=$((1000000 / $(getconf CLK_TCK)))
+
 url() { # plain|tls
     if [[ $1 == tls ]]; then
         echo "--url wss://localhost:$tls_port --ca $work/ca.pem"
@@ -76,10 +81,13 @@ url() { # plain|tls
 load() { # name mode args...
     local name=$1 mode=$2 i; shift 2
     for i in $(seq 1 "$runs"); do
+        local t0
+        t0=$(ticks)
         # shellcheck disable=SC2046
         taskset -c 1 "$bin/corecast-loadtest" "$@" $(url "$mode") --app-id app-id --key app-key \
             --secret app-secret --threads 1 --json 2>/dev/null | tail -n1 \
             > "$work/$name.$mode.$i.json" || echo '{}' > "$work/$name.$mode.$i.json"
+        echo $((($(ticks) - t0) * tick_us)) > "$work/$name.$mode.$i.cpu"
     done
 }
 
@@ -91,25 +99,36 @@ stop
 for mode in plain tls; do
     for i in $(seq 1 "$runs"); do
         start
+        t0=$(ticks)
         # shellcheck disable=SC2046
         taskset -c 1 "$bin/corecast-loadtest" connect --connections 5000 --hold 2 \
             --server-pid "$server_pid" $(url "$mode") --app-id app-id --key app-key \
             --secret app-secret --threads 1 --json 2>/dev/null | tail -n1 \
             > "$work/connect.$mode.$i.json" || echo '{}' > "$work/connect.$mode.$i.json"
+        echo $((($(ticks) - t0) * tick_us)) > "$work/connect.$mode.$i.cpu"
         stop
     done
 done
 
-python3 - "$work" "$runs" <<'PY'
+python3 - "$work" "$runs" "$dur" <<'PY'
 import json, statistics, sys
-work, runs = sys.argv[1], int(sys.argv[2])
+work, runs, dur = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+def one(scen, mode, i, path):
+    if path == "cpu_us_per_1k_deliveries":
+        cpu = float(open(f"{work}/{scen}.{mode}.{i}.cpu").read())
+        r = json.load(open(f"{work}/{scen}.{mode}.{i}.json"))
+        return cpu / (r["deliveries_per_sec"] * dur) * 1000
+    if path == "cpu_us_per_connection":
+        return float(open(f"{work}/{scen}.{mode}.{i}.cpu").read()) / 5000
+    v = json.load(open(f"{work}/{scen}.{mode}.{i}.json"))
+    for k in path.split("."):
+        v = v[k]
+    return v
 def vals(scen, mode, path):
     out = []
     for i in range(1, runs + 1):
         try:
-            v = json.load(open(f"{work}/{scen}.{mode}.{i}.json"))
-            for k in path.split("."):
-                v = v[k]
+            v = one(scen, mode, i, path)
             if v is not None:
                 out.append(float(v))
         except Exception:
@@ -120,10 +139,12 @@ rows = [
     ("fan-out 1k subs / 1 channel, REST publishes/s", "fanout1k", "publishes_per_sec"),
     ("fan-out 1k subs / 1 channel, p99 µs", "fanout1k", "latency_us.p99"),
     ("fan-out 1k, load generator CPU %", "fanout1k", "client_cpu_percent"),
+    ("fan-out 1k, server CPU µs per 1,000 deliveries", "fanout1k", "cpu_us_per_1k_deliveries"),
     ("connect 5,000, handshakes/s", "connect", "connections_per_sec"),
     ("connect 5,000, handshake p50 µs", "connect", "handshake_us.p50"),
     ("connect 5,000, server RSS per connection, bytes", "connect", "server_rss_per_conn_bytes"),
     ("connect 5,000, load generator CPU %", "connect", "client_cpu_percent"),
+    ("connect 5,000, server CPU µs per connection", "connect", "cpu_us_per_connection"),
 ]
 print(f"| row (median of {runs}; all runs) | plain | TLS | TLS / plain |")
 print("|---|---:|---:|---:|")

@@ -6,6 +6,7 @@
 // Each test binary uses a different subset of the harness.
 #![allow(dead_code, unused_imports)]
 
+pub mod pki;
 mod rest;
 pub mod tls;
 mod ws;
