@@ -124,6 +124,17 @@ pub struct Settings {
     /// Bytes of io_uring memory per shard registered with the kernel (counts against RLIMIT_MEMLOCK).
     #[arg(long, env = "CORECAST_IO_MEMORY_KB", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(64..=1048576))]
     pub io_memory_kb: u32,
+    /// PEM certificate chain (leaf first): with `CORECAST_TLS_KEY`, the port serves `wss://`
+    /// and `https://` only. Reloaded on SIGHUP.
+    #[arg(long, env = "CORECAST_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate (PKCS#8, PKCS#1 or SEC1). Reloaded on SIGHUP.
+    #[arg(long, env = "CORECAST_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// A second port serving plain `ws://` and `http://` (e.g. for a health checker next to a
+    /// TLS port); 0 = none.
+    #[arg(long, env = "CORECAST_PLAIN_PORT", default_value_t = 0)]
+    pub plain_port: u16,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `corecast=debug`.
     #[arg(long, env = "CORECAST_LOG", default_value = "info")]
     pub log: String,
@@ -278,6 +289,9 @@ pub enum ConfigError {
     /// A process limit is too low for the settings.
     #[error("{0}")]
     Limit(String),
+    /// Settings that contradict each other.
+    #[error("{0}")]
+    Setting(String),
 }
 
 /// Validated configuration shared (read-only) by every shard.
@@ -292,6 +306,12 @@ pub struct Config {
 impl Config {
     /// Validates settings and loads the apps.
     pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        if settings.plain_port != 0 && settings.plain_port == settings.port {
+            return Err(ConfigError::Setting(format!(
+                "CORECAST_PLAIN_PORT={} is CORECAST_PORT: the plain port must be another port (or 0 for none)",
+                settings.plain_port
+            )));
+        }
         let specs = match &settings.apps_file {
             Some(path) => {
                 let text =
@@ -452,6 +472,19 @@ mod tests {
             panic!("expected wrapped")
         };
         assert!(matches!(build_apps(apps, 10), Err(ConfigError::Apps(_))));
+    }
+
+    #[test]
+    fn the_plain_port_must_differ_from_the_port() {
+        let err = Config::from_settings(settings(&["--port", "7000", "--plain-port", "7000"]))
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("CORECAST_PLAIN_PORT=7000"),
+            "{err}"
+        );
+        let c = Config::from_settings(settings(&["--plain-port", "7001"])).unwrap();
+        assert_eq!(c.settings.plain_port, 7001);
+        assert_eq!(settings(&[]).plain_port, 0);
     }
 
     #[test]

@@ -15,9 +15,11 @@
 //! - [`bus`]: batched cross-shard messages over lock-free queues.
 //! - [`api`]: the REST API under `/apps/{app_id}/…`, and `POST /api/publish` for raw channels.
 //! - [`rate_limit`]: per-app REST rate limits shared by all shards (fixed one-second windows).
-//! - [`transport`]: sockets: listeners, WebSocket (Pusher and raw) and HTTP connection loops.
+//! - [`transport`]: sockets: listeners, TLS ([`transport::tls`]: certificates, reload),
+//!   the plain/TLS stream ([`transport::link`]), WebSocket (Pusher and raw) and HTTP
+//!   connection loops.
 //! - [`server`]: starts the pinned shards.
-//! - [`signals`]: SIGTERM/SIGINT handling (drain, then exit).
+//! - [`signals`]: SIGTERM/SIGINT (drain, then exit) and SIGHUP (reload the certificate).
 
 #![deny(missing_docs, unused_must_use)]
 

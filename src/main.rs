@@ -1,8 +1,10 @@
-//! The `corecast` binary: parse settings, say what will run, start the shards.
+//! The `corecast` binary: parse settings, load the TLS certificate, say what will run, start
+//! the shards, then serve signals (stop, or reload the certificate).
 
 use corecast::cli::{Command, LogFormat};
 use corecast::config::{Config, Settings};
-use corecast::signals::TerminationSignals;
+use corecast::signals::{Signal, Signals};
+use corecast::transport::tls::Tls;
 use corecast::{host, server};
 use mimalloc::MiMalloc;
 use std::time::Duration;
@@ -41,9 +43,16 @@ fn main() {
             )
         })
         .collect();
+    let tls = match Tls::from_settings(&config.settings) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("corecast: {e}");
+            std::process::exit(2);
+        }
+    };
     let s = config.settings.clone();
-    let signals = TerminationSignals::block();
-    let server = match server::start(config) {
+    let signals = Signals::block();
+    let server = match server::start(config, tls.as_ref().map(Tls::server_config)) {
         Ok(server) => server,
         Err(e) => fatal(json, 1, &format!("cannot start: {e}")),
     };
@@ -71,17 +80,54 @@ fn main() {
         s.max_outbox_kb,
     );
     println!("  host:     {}", host::banner(&s));
+    match &tls {
+        Some(tls) => println!(
+            "  tls:      on (cert {}, key {}; {}; SIGHUP reloads both)",
+            tls.files().cert.display(),
+            tls.files().key.display(),
+            tls.current()
+        ),
+        None => println!("  tls:      off"),
+    }
+    match server.plain_addr {
+        Some(plain) => println!(
+            "  plain:    {plain} without TLS (WebSocket ws://{plain}/app/{{key}}, REST http://{plain}/…)"
+        ),
+        None => println!("  plain:    off (no second port)"),
+    }
+    let (ws, http) = if tls.is_some() {
+        ("wss", "https")
+    } else {
+        ("ws", "http")
+    };
     println!(
-        "  listening on {} (WebSocket ws://{}/app/{{key}}, REST http://{}/apps/{{app_id}}/…)",
+        "  listening on {} (WebSocket {ws}://{}/app/{{key}}, REST {http}://{}/apps/{{app_id}}/…)",
         server.addr, server.addr, server.addr
     );
-    let signal = signals.wait();
-    let stopping = format!("{signal}: closing connections with 4200 (reconnect) and stopping");
-    if json {
-        tracing::info!("{stopping}");
-    } else {
-        eprintln!("corecast: {stopping}");
-    }
+    let signal = loop {
+        match signals.wait() {
+            Signal::Stop(name) => break name,
+            Signal::Reload => notice(
+                json,
+                &match &tls {
+                    Some(tls) => match tls.reload() {
+                        Ok(cert) => {
+                            format!("SIGHUP: certificate reloaded ({cert}); new connections get it")
+                        }
+                        Err(e) => format!(
+                            "SIGHUP: certificate not reloaded, still serving the old one ({}): {e}",
+                            tls.current()
+                        ),
+                    },
+                    None => "SIGHUP: TLS is off, nothing to reload".to_string(),
+                },
+            ),
+        }
+    };
+    notice(
+        json,
+        &format!("{signal}: closing connections with 4200 (reconnect) and stopping"),
+    );
     server.drain(Duration::from_secs(2));
     std::process::exit(0);
 }
@@ -101,6 +147,15 @@ fn init_logging(settings: &Settings) {
     match settings.log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+}
+
+/// Says something the operator should see: a log line in JSON mode, `corecast: …` otherwise.
+fn notice(json: bool, what: &str) {
+    if json {
+        tracing::info!("{what}");
+    } else {
+        eprintln!("corecast: {what}");
     }
 }
 

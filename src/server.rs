@@ -1,5 +1,6 @@
-//! Start-up: checks limits, reserves the port, starts one pinned glommio executor per shard with
-//! its own SO_REUSEPORT listener, connects the bus, and prints what it is doing.
+//! Start-up: checks limits, reserves the port (and the optional plain port), starts one pinned
+//! glommio executor per shard with its own SO_REUSEPORT listener on each, connects the bus, and
+//! prints what it is doing.
 
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd};
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use glommio::net::TcpListener;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+use rustls::ServerConfig;
 use thiserror::Error;
 use tracing::warn;
 
@@ -41,6 +43,8 @@ pub struct Server {
     pub globals: Arc<Globals>,
     /// The address shards listen on (with the real port when 0 was asked).
     pub addr: SocketAddr,
+    /// The second, plain (no TLS) address, when `CORECAST_PLAIN_PORT` asks for one.
+    pub plain_addr: Option<SocketAddr>,
     /// Shard → core it is pinned to.
     pub cores: Vec<usize>,
     /// Limits in force.
@@ -67,8 +71,9 @@ impl Server {
     }
 }
 
-/// Starts every shard; returns once all of them listen.
-pub fn start(config: Config) -> Result<Server, StartError> {
+/// Starts every shard; returns once all of them listen. With `tls`, the main port accepts TLS
+/// sessions only (the plain port, if any, never does).
+pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, StartError> {
     let cores = usable_cores();
     let shards = shard_count(&config.settings, cores.len());
     if shards > cores.len() {
@@ -84,8 +89,18 @@ pub fn start(config: Config) -> Result<Server, StartError> {
         config.settings.max_connections,
         io_memory as u64,
     )?;
-    let (reservation, addr) =
-        reserve_port(SocketAddr::new(config.settings.host, config.settings.port))?;
+    let (reservation, addr) = reserve_port(
+        SocketAddr::new(config.settings.host, config.settings.port),
+        "CORECAST_PORT",
+    )?;
+    let plain = match config.settings.plain_port {
+        0 => None,
+        port => Some(reserve_port(
+            SocketAddr::new(config.settings.host, port),
+            "CORECAST_PLAIN_PORT",
+        )?),
+    };
+    let plain_addr = plain.as_ref().map(|(_, a)| *a);
     let config = Arc::new(config);
     let globals = Arc::new(Globals::new(config.apps.len()));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
@@ -94,8 +109,12 @@ pub fn start(config: Config) -> Result<Server, StartError> {
     for (id, ends) in bus::build(shards).into_iter().enumerate() {
         let core = cores[id % cores.len()];
         pinned.push(core);
-        let (config, globals, ready) =
-            (Arc::clone(&config), Arc::clone(&globals), ready_tx.clone());
+        let (config, globals, ready, tls) = (
+            Arc::clone(&config),
+            Arc::clone(&globals),
+            ready_tx.clone(),
+            tls.clone(),
+        );
         let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&format!("corecast-shard-{id}"))
             .io_memory(io_memory)
@@ -103,11 +122,13 @@ pub fn start(config: Config) -> Result<Server, StartError> {
             .spawn(move || async move {
                 let (bus, inbox) = ends.connect().await;
                 let shard = Rc::new(Shard::new(config, globals, Rc::new(bus)));
-                let listener = match listen(addr) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        let _ =
-                            ready.send(Err(format!("shard {id}: cannot listen on {addr}: {e}")));
+                let listeners = match (listen(addr), plain_addr.map(listen).transpose()) {
+                    (Ok(l), Ok(p)) => (l, p),
+                    (Err(e), _) | (_, Err(e)) => {
+                        let _ = ready.send(Err(format!(
+                            "shard {id}: cannot listen on {addr}{}: {e}",
+                            plain_addr.map_or(String::new(), |p| format!(" and {p}"))
+                        )));
                         return;
                     }
                 };
@@ -115,7 +136,11 @@ pub fn start(config: Config) -> Result<Server, StartError> {
                 let s = Rc::clone(&shard);
                 glommio::spawn_local(inbox.run(move |m| s.handle_bus(m))).detach();
                 glommio::spawn_local(sweep(Rc::clone(&shard))).detach();
-                transport::serve(shard, listener).await;
+                let (listener, plain) = listeners;
+                if let Some(plain) = plain {
+                    glommio::spawn_local(transport::serve(Rc::clone(&shard), plain, None)).detach();
+                }
+                transport::serve(shard, listener, tls).await;
             })
             .map_err(|e| {
                 StartError::Io(format!(
@@ -132,9 +157,11 @@ pub fn start(config: Config) -> Result<Server, StartError> {
         }
     }
     drop(reservation);
+    drop(plain);
     Ok(Server {
         globals,
         addr,
+        plain_addr,
         cores: pinned,
         limits,
         handles,
@@ -156,7 +183,7 @@ pub fn shard_count(settings: &Settings, usable_cores: usize) -> usize {
 
 /// Binds (without listening) a SO_REUSEPORT socket so that port 0 becomes one concrete port
 /// that every shard then shares; dropped once the shards listen.
-fn reserve_port(addr: SocketAddr) -> Result<(socket2::Socket, SocketAddr), StartError> {
+fn reserve_port(addr: SocketAddr, var: &str) -> Result<(socket2::Socket, SocketAddr), StartError> {
     let io = |e: std::io::Error| StartError::Io(format!("cannot bind {addr}: {e}"));
     if addr.port() != 0 {
         // Every shard sets SO_REUSEPORT, so a second server on the same port would silently
@@ -171,7 +198,7 @@ fn reserve_port(addr: SocketAddr) -> Result<(socket2::Socket, SocketAddr), Start
         if let Err(e) = probe.bind(&addr.into()) {
             return Err(StartError::Io(format!(
                 "cannot bind {addr}: {e} (is another server already listening there? \
-                 pick another CORECAST_PORT or stop it)"
+                 pick another {var} or stop it)"
             )));
         }
     }

@@ -1,14 +1,23 @@
-//! Termination signals. SIGTERM and SIGINT are blocked before any shard starts (threads
+//! Process signals. SIGTERM, SIGINT and SIGHUP are blocked before any shard starts (threads
 //! inherit the mask), so they reach no executor; the main thread waits for them with
-//! `sigwait` and then drains the server.
+//! `sigwait`: SIGTERM and SIGINT drain the server, SIGHUP reloads the TLS certificate.
 
-/// The signals that stop the server.
-pub struct TerminationSignals {
+/// What a received signal asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM or SIGINT (named): drain and exit.
+    Stop(&'static str),
+    /// SIGHUP: read the certificate files again.
+    Reload,
+}
+
+/// The signals the main thread handles.
+pub struct Signals {
     set: libc::sigset_t,
 }
 
-impl TerminationSignals {
-    /// Blocks SIGTERM and SIGINT in this thread and every thread it starts from now on.
+impl Signals {
+    /// Blocks SIGTERM, SIGINT and SIGHUP in this thread and every thread it starts from now on.
     pub fn block() -> Self {
         // SAFETY: sigemptyset/sigaddset initialise the set we own; pthread_sigmask only
         // changes this thread's mask.
@@ -17,19 +26,21 @@ impl TerminationSignals {
             libc::sigemptyset(&mut set);
             libc::sigaddset(&mut set, libc::SIGTERM);
             libc::sigaddset(&mut set, libc::SIGINT);
+            libc::sigaddset(&mut set, libc::SIGHUP);
             libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-            TerminationSignals { set }
+            Signals { set }
         }
     }
 
-    /// Waits for one of the signals; returns its name.
-    pub fn wait(&self) -> &'static str {
+    /// Waits for one of the signals.
+    pub fn wait(&self) -> Signal {
         let mut sig: libc::c_int = 0;
         // SAFETY: `set` is initialised and the signals are blocked, as sigwait requires.
         unsafe { libc::sigwait(&self.set, &mut sig) };
         match sig {
-            libc::SIGINT => "SIGINT",
-            _ => "SIGTERM",
+            libc::SIGHUP => Signal::Reload,
+            libc::SIGINT => Signal::Stop("SIGINT"),
+            _ => Signal::Stop("SIGTERM"),
         }
     }
 }

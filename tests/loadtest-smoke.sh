@@ -92,5 +92,44 @@ else
     failed=$((failed + 1))
 fi
 
+# The same generator over TLS: a server with a certificate from a throw-away CA, wss:// and
+# https REST from the generator, which trusts that CA (--ca).
+tls_dir=$(mktemp -d)
+tls_log=$(mktemp)
+tls_pid=
+trap 'kill $pid $tls_pid 2>/dev/null; wait 2>/dev/null; rm -rf "$log" "$tls_log" "$tls_dir"' EXIT
+(
+    cd "$tls_dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+        -subj "/CN=loadtest smoke CA" -keyout ca.key -out ca.pem
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+        -keyout server.key -out server.csr
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial 1 -days 1 \
+        -extfile san.ext -out server.pem
+) > "$tls_log" 2>&1 || { echo "loadtest smoke: cannot make test certificates"; cat "$tls_log"; exit 1; }
+CORECAST_HOST=127.0.0.1 CORECAST_PORT=0 CORECAST_SHARDS=2 CORECAST_LOG=warn \
+    CORECAST_TLS_CERT="$tls_dir/server.pem" CORECAST_TLS_KEY="$tls_dir/server.key" \
+    "$server" > "$tls_log" 2>&1 &
+tls_pid=$!
+port=
+for _ in $(seq 1 100); do
+    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tls_log")
+    [[ -n $port ]] && break
+    sleep 0.1
+done
+[[ -n $port ]] || { echo "loadtest smoke: the TLS server did not start"; cat "$tls_log"; exit 1; }
+target=(--url "wss://localhost:$port" --ca "$tls_dir/ca.pem" --app-id app-id --key app-key
+    --secret app-secret --quiet --json)
+check "fanout over TLS at max rate (https REST)" \
+    "r['deliveries_per_sec'] > 0 and r['lost'] == 0 and r['out_of_order'] == 0 and not r['publish_failures']" \
+    fanout --connections 100 --channels 1 --rate max --duration 2 --drain 1
+check "fanout over TLS with pipelined https publishes" \
+    "r['deliveries_per_sec'] > 0 and r['lost'] == 0 and r['out_of_order'] == 0 and not r['publish_failures']" \
+    fanout --connections 20 --channels 3 --rate max --inflight 16 --pipeline 8 --duration 2 --drain 1
+check "connect over TLS" \
+    "r['connections_per_sec'] > 0 and not r['failures'] and r['server_rss_per_conn_bytes'] is not None" \
+    connect --connections 200 --duration 2 --hold 1 --server-pid "$tls_pid"
+
 echo "$passed passed, $failed failed"
 [[ $failed == 0 ]]

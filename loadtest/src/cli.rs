@@ -60,9 +60,13 @@ pub fn parse_labelled(s: &str) -> Result<(String, std::path::PathBuf), String> {
 /// Options shared by every scenario.
 #[derive(Debug, Args, Clone)]
 pub struct CommonArgs {
-    /// WebSocket base URL of the server, e.g. ws://127.0.0.1:6001 (REST goes to the same host:port).
+    /// WebSocket base URL of the server, e.g. ws://127.0.0.1:6001 or wss://localhost:6001
+    /// (REST goes to the same host:port, over https with wss).
     #[arg(long)]
     pub url: String,
+    /// PEM file of the CA certificate(s) to trust for a wss:// target (required with wss://).
+    #[arg(long)]
+    pub ca: Option<std::path::PathBuf>,
     /// Application id (REST path /apps/{id}); the default is corecast's default app.
     #[arg(long, default_value = "app-id")]
     pub app_id: String,

@@ -14,6 +14,7 @@ mod scenarios;
 mod sign;
 mod stats;
 mod target;
+mod tls;
 
 use clap::Parser;
 use cli::{Cli, Scenario};
@@ -95,6 +96,17 @@ fn main() -> ExitCode {
         Ok(t) => t,
         Err(e) => return fail(&e),
     };
+    let tls = match (&common.ca, target.tls) {
+        (Some(ca), true) => match tls::TlsClient::new(ca, &target.host) {
+            Ok(t) => Some(t),
+            Err(e) => return fail(&e),
+        },
+        (None, true) => {
+            return fail("a wss:// --url needs --ca FILE (the CA certificate to trust)")
+        }
+        (Some(_), false) => return fail("--ca is for wss:// targets only"),
+        (None, false) => None,
+    };
     let (conns, budget) = match plan(&cli.scenario, &common) {
         Ok(p) => p,
         Err(e) => return fail(&e),
@@ -146,6 +158,7 @@ fn main() -> ExitCode {
         Duration::from_secs_f64(common.connect_timeout),
         &common.key,
         &common.secret,
+        tls,
     ));
     let ctx = Ctx {
         connector,

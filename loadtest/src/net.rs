@@ -4,6 +4,7 @@
 use crate::payload::now_us;
 use crate::pusher::{self, Frame};
 use crate::target::Target;
+use crate::tls::{Stream, TlsClient};
 use futures_util::{SinkExt, StreamExt};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -15,7 +16,7 @@ use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
-pub type Ws = WebSocketStream<TcpStream>;
+pub type Ws = WebSocketStream<Stream>;
 
 /// Longest a single outgoing frame may wait for the peer to accept it.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,6 +37,7 @@ fn ws_config() -> tungstenite::protocol::WebSocketConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnError {
     Tcp(String),
+    Tls(String),
     Timeout(&'static str),
     Handshake(String),
     /// The server closed the connection (reason as in [`close_reason`]).
@@ -47,6 +49,7 @@ impl ConnError {
     pub fn reason(&self) -> String {
         match self {
             ConnError::Tcp(r) => format!("tcp_{r}"),
+            ConnError::Tls(r) => format!("tls_{r}"),
             ConnError::Timeout(phase) => format!("timeout_{phase}"),
             ConnError::Handshake(r) => format!("ws_handshake_{r}"),
             ConnError::Closed(r) => format!("closed_{r}"),
@@ -129,6 +132,8 @@ pub struct Connector {
     pub connect_timeout: Duration,
     pub key: String,
     pub secret: String,
+    /// TLS for `wss://` targets.
+    tls: Option<TlsClient>,
 }
 
 impl Connector {
@@ -138,8 +143,10 @@ impl Connector {
         connect_timeout: Duration,
         key: &str,
         secret: &str,
+        tls: Option<TlsClient>,
     ) -> Self {
         Self {
+            tls,
             ws_url: target.ws_url(key),
             target,
             sources,
@@ -192,7 +199,22 @@ impl Connector {
         Ok(stream)
     }
 
-    /// TCP + WebSocket handshake + `pusher:connection_established`, within the connect timeout.
+    /// [`Connector::tcp`], then the TLS handshake for a `wss://` target (bounded by the
+    /// connect timeout).
+    pub async fn stream(&self) -> Result<Stream, ConnError> {
+        let tcp = self.tcp().await?;
+        let Some(tls) = &self.tls else {
+            return Ok(Stream::Plain(tcp));
+        };
+        match timeout(self.connect_timeout, tls.connect(tcp)).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(ConnError::Tls(io_reason(&e))),
+            Err(_) => Err(ConnError::Timeout("tls_handshake")),
+        }
+    }
+
+    /// TCP (+ TLS) + WebSocket handshake + `pusher:connection_established`, within the connect
+    /// timeout.
     pub async fn open(&self) -> Result<PusherConn, ConnError> {
         let start = now_us();
         match timeout(self.connect_timeout, self.open_inner(start)).await {
@@ -202,7 +224,7 @@ impl Connector {
     }
 
     async fn open_inner(&self, start: u64) -> Result<PusherConn, ConnError> {
-        let stream = self.tcp().await?;
+        let stream = self.stream().await?;
         let (mut ws, _resp) = tokio_tungstenite::client_async_with_config(
             self.ws_url.as_str(),
             stream,

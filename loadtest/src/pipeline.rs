@@ -7,10 +7,10 @@
 
 use crate::net::Connector;
 use crate::rest::{events_path, signed_post_target, wants_close, Outcome};
+use crate::tls::Stream;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 /// Largest response head accepted.
@@ -76,7 +76,7 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<ResponseHead>, ParseError> {
 pub struct PipelineClient {
     connector: Arc<Connector>,
     path: String,
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
     buf: Vec<u8>,
     request_timeout: Duration,
     /// The server closed after a response: one request per connection from then on.
@@ -158,7 +158,7 @@ impl PipelineClient {
         outcomes: &mut Vec<Outcome>,
     ) -> Result<(), String> {
         if self.stream.is_none() {
-            let stream = self.connector.tcp().await.map_err(|e| e.reason())?;
+            let stream = self.connector.stream().await.map_err(|e| e.reason())?;
             self.connections_opened += 1;
             self.buf.clear();
             self.stream = Some(stream);

@@ -94,7 +94,7 @@ impl RestClient {
         let sender = match self.sender.take() {
             Some(s) => s,
             None => {
-                let stream = self.connector.tcp().await.map_err(|e| e.reason())?;
+                let stream = self.connector.stream().await.map_err(|e| e.reason())?;
                 let (s, conn) = http1::handshake(TokioIo::new(stream))
                     .await
                     .map_err(|e| format!("http_handshake: {e}"))?;

@@ -17,13 +17,18 @@ pub struct Target {
     pub prefix: String,
     /// Whether `addr` is a loopback address.
     pub loopback: bool,
+    /// `wss://`: WebSocket and REST go over TLS.
+    pub tls: bool,
+    /// The host as written (the name a TLS certificate must carry).
+    pub host: String,
 }
 
 impl Target {
     /// WebSocket URL for an app key.
     pub fn ws_url(&self, key: &str) -> String {
         format!(
-            "ws://{}{}/app/{}?protocol=7&client=corecast-loadtest&version={}&flash=false",
+            "{}://{}{}/app/{}?protocol=7&client=corecast-loadtest&version={}&flash=false",
+            if self.tls { "wss" } else { "ws" },
             self.authority,
             self.prefix,
             key,
@@ -65,14 +70,17 @@ pub fn is_loopback(ip: IpAddr) -> bool {
     }
 }
 
-/// Parses `ws://host[:port][/prefix]` and enforces the loopback rule unless `allow_remote`.
+/// Parses `ws://host[:port][/prefix]` or `wss://…` and enforces the loopback rule unless
+/// `allow_remote`.
 pub fn parse_url(url: &str, allow_remote: bool) -> Result<Target, String> {
-    let rest = if let Some(r) = url.strip_prefix("ws://") {
-        r
-    } else if url.starts_with("wss://") {
-        return Err("wss:// is not supported (no TLS); use ws://".into());
+    let (rest, tls) = if let Some(r) = url.strip_prefix("ws://") {
+        (r, false)
+    } else if let Some(r) = url.strip_prefix("wss://") {
+        (r, true)
     } else {
-        return Err(format!("--url must start with ws:// (got {url:?})"));
+        return Err(format!(
+            "--url must start with ws:// or wss:// (got {url:?})"
+        ));
     };
     if rest.contains(['?', '#']) {
         return Err("--url must not contain a query or fragment".into());
@@ -84,7 +92,7 @@ pub fn parse_url(url: &str, allow_remote: bool) -> Result<Target, String> {
     if authority.is_empty() || authority.contains('@') {
         return Err(format!("invalid host in --url {url:?}"));
     }
-    let (host, port) = split_host_port(authority)?;
+    let (host, port) = split_host_port(authority, if tls { 443 } else { 80 })?;
     let prefix = path.trim_end_matches('/').to_string();
 
     let addr = match classify_host(host) {
@@ -107,10 +115,12 @@ pub fn parse_url(url: &str, allow_remote: bool) -> Result<Target, String> {
         addr,
         prefix,
         loopback: is_loopback(addr.ip()),
+        tls,
+        host: host.to_string(),
     })
 }
 
-fn split_host_port(authority: &str) -> Result<(&str, u16), String> {
+fn split_host_port(authority: &str, default_port: u16) -> Result<(&str, u16), String> {
     let (host, port) = if authority.starts_with('[') {
         let end = authority
             .find(']')
@@ -132,7 +142,7 @@ fn split_host_port(authority: &str) -> Result<(&str, u16), String> {
         Some(p) => p
             .parse::<u16>()
             .map_err(|_| format!("invalid port {p:?} in --url"))?,
-        None => 80,
+        None => default_port,
     };
     if host.is_empty() {
         return Err(format!("missing host in {authority:?}"));
@@ -189,6 +199,21 @@ mod tests {
         assert_eq!(t.addr, "[::1]:6001".parse().expect("addr"));
         let t = parse_url("ws://127.9.8.7", false).expect("ok");
         assert_eq!(t.addr.port(), 80);
+        assert!(!t.tls);
+    }
+
+    #[test]
+    fn parses_wss_urls() {
+        let t = parse_url("wss://localhost:6443", false).expect("ok");
+        assert!(t.tls);
+        assert_eq!(t.host, "localhost");
+        assert_eq!(t.addr, "127.0.0.1:6443".parse().expect("addr"));
+        assert!(t.ws_url("k").starts_with("wss://localhost:6443/app/k?"));
+        assert_eq!(
+            parse_url("wss://127.0.0.1", false).expect("ok").addr.port(),
+            443
+        );
+        assert!(parse_url("wss://10.0.0.1:6001", false).is_err());
     }
 
     #[test]
@@ -211,7 +236,7 @@ mod tests {
     fn rejects_malformed_urls() {
         for url in [
             "http://127.0.0.1:6001",
-            "wss://127.0.0.1:6001",
+            "https://127.0.0.1:6001",
             "ws://",
             "ws://127.0.0.1:notaport",
             "ws://user@127.0.0.1:6001",

@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use futures_lite::AsyncReadExt;
-use glommio::net::TcpStream;
+use futures_lite::{AsyncRead, AsyncReadExt};
 
 use crate::api::ApiError;
 use crate::http::{parse_head, RequestHead};
@@ -30,7 +29,7 @@ fn refused(e: ApiError) -> HeadOutcome {
 }
 
 /// Reads until a complete head is in `buf` (which may already hold bytes).
-pub async fn read_head(stream: &mut TcpStream, mut buf: Vec<u8>) -> HeadOutcome {
+pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S, mut buf: Vec<u8>) -> HeadOutcome {
     let mut filled = buf.len();
     loop {
         if filled > 0 {

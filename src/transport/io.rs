@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
-use std::os::unix::io::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -13,11 +12,11 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use glommio::net::TcpStream;
 use glommio::timer::Timer;
 use tracing::error;
 
-use super::sendmsg::{self, MAX_SLICES};
+use super::link::Link;
+use super::sendmsg::MAX_SLICES;
 use crate::shard::{ConnKey, ConnPhase, Shard};
 use crate::ws::frame::{self, Flow, Incoming, MessageReader};
 
@@ -27,18 +26,19 @@ const CLOSE_LINGER: Duration = Duration::from_secs(2);
 const READS_PER_POLL: usize = 4;
 
 /// Writes all of `bytes` (handshake responses, refusals, REST responses).
-pub async fn write_all(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
+pub async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> io::Result<()> {
     stream.write_all(bytes).await?;
     stream.flush().await
 }
 
 /// Sends the last bytes of a refused upgrade (response, error, close frame), shuts down writing
 /// and waits (bounded) for the client to close, so the close frame is not lost to a reset.
-pub async fn send_and_linger(stream: &mut TcpStream, bytes: &[u8]) {
+pub async fn send_and_linger<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) {
     if write_all(stream, bytes).await.is_err() {
         return;
     }
-    let _ = stream.shutdown(std::net::Shutdown::Write).await;
+    // TCP: shutdown(SHUT_WR); TLS: close_notify, then the same.
+    let _ = stream.close().await;
     let mut sink = [0u8; 256];
     let _ = glommio::timer::timeout(CLOSE_LINGER, async {
         use futures_lite::AsyncReadExt;
@@ -59,9 +59,9 @@ pub type Handler = dyn FnMut(&Rc<Shard>, ConnKey, Incoming<'_>);
 /// Runs a registered connection until it is closed, as a task of its own: the task holds
 /// only the connection's small state, not the larger state of the handshake that led to it.
 /// `leftover` holds bytes read with the head. Returns at once.
-pub fn run_ws(
+pub fn run_ws<L: Link>(
     shard: Rc<Shard>,
-    stream: TcpStream,
+    stream: L,
     key: ConnKey,
     max_message: usize,
     leftover: Vec<u8>,
@@ -97,10 +97,10 @@ fn fail(shard: &Shard, key: ConnKey, code: u16, reason: &str) {
 }
 
 /// An upgraded connection; removed from its shard when dropped, however its task ends.
-struct WsConn {
+struct WsConn<L: Link> {
     shard: Rc<Shard>,
     key: ConnKey,
-    stream: TcpStream,
+    stream: L,
     reader: MessageReader,
     handler: RefCell<Box<Handler>>,
     read_closed: bool,
@@ -110,7 +110,7 @@ struct WsConn {
     linger: Option<Timer>,
 }
 
-impl WsConn {
+impl<L: Link> WsConn<L> {
     fn phase(&self) -> ConnPhase {
         self.shard
             .conns
@@ -171,48 +171,36 @@ impl WsConn {
 
     /// Writes queued frames; false when the socket failed.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
-        let fd = self.stream.as_raw_fd();
         loop {
             let mut conns = self.shard.conns.borrow_mut();
             let Some(conn) = conns.get_mut(self.key) else {
                 return false;
             };
             if !conn.has_output() {
-                return true;
+                drop(conns);
+                return !matches!(self.stream.poll_backlog(cx), Poll::Ready(Err(_)));
             }
             let mut slices: Vec<&[u8]> = Vec::with_capacity(MAX_SLICES);
             conn.pending_slices(&mut slices, MAX_SLICES);
-            match sendmsg::send_slices(fd, &slices) {
-                Ok(n) => {
+            match self.stream.poll_send(cx, &slices) {
+                Poll::Ready(Ok(n)) => {
                     drop(slices);
                     conn.advance(n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // Register for writability through the runtime (it retries the send once).
-                    let first = slices[0];
-                    match Pin::new(&mut self.stream).poll_write(cx, first) {
-                        Poll::Ready(Ok(n)) => {
-                            drop(slices);
-                            conn.advance(n);
-                        }
-                        Poll::Ready(Err(_)) => return false,
-                        Poll::Pending => return true,
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
+                Poll::Ready(Err(_)) => return false,
+                Poll::Pending => return true,
             }
         }
     }
 }
 
-impl Drop for WsConn {
+impl<L: Link> Drop for WsConn<L> {
     fn drop(&mut self) {
         self.shard.unregister(self.key);
     }
 }
 
-impl Future for WsConn {
+impl<L: Link> Future for WsConn<L> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -231,7 +219,7 @@ impl Future for WsConn {
             }
             (conn.phase, conn.has_output())
         };
-        if phase == ConnPhase::Closing && !has_output {
+        if phase == ConnPhase::Closing && !has_output && !this.stream.has_backlog() {
             if this.peer_closed {
                 // Our close frame answered the peer's: the handshake is complete, and the
                 // server closes the TCP connection first (RFC 6455 §7.1.1).
@@ -239,7 +227,10 @@ impl Future for WsConn {
             }
             if !this.shut {
                 this.shut = true;
-                sendmsg::shutdown_write(this.stream.as_raw_fd());
+                this.stream.shutdown_write();
+                if let Poll::Ready(Err(_)) = this.stream.poll_backlog(cx) {
+                    return Poll::Ready(());
+                }
                 this.linger = Some(Timer::new(CLOSE_LINGER));
             }
             if let Some(t) = this.linger.as_mut() {

@@ -5,9 +5,9 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
-use glommio::net::TcpStream;
 
 use super::io;
+use super::link::Link;
 use crate::http::RequestHead;
 use crate::protocol::codes::{CloseCode, ORIGIN_NOT_ALLOWED};
 use crate::protocol::outbound;
@@ -52,9 +52,9 @@ pub fn admit(shard: &Shard, head: &RequestHead) -> Result<u32, (CloseCode, Strin
 }
 
 /// Runs a Pusher connection whose upgrade `response` is ready to send.
-pub async fn run(
+pub async fn run<L: Link>(
     shard: Rc<Shard>,
-    mut stream: TcpStream,
+    mut stream: L,
     head: RequestHead,
     response: Vec<u8>,
     leftover: Vec<u8>,
@@ -74,7 +74,7 @@ pub async fn run(
 }
 
 /// Completes the upgrade, then sends `pusher:error` and a close frame with `code`.
-async fn refuse(stream: &mut TcpStream, mut response: Vec<u8>, code: CloseCode, message: &str) {
+async fn refuse<L: Link>(stream: &mut L, mut response: Vec<u8>, code: CloseCode, message: &str) {
     response.extend_from_slice(&frame::text_frame(
         outbound::close_error(code, message).as_bytes(),
     ));

@@ -14,9 +14,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use glommio::net::TcpStream;
 
 use super::io;
+use super::link::Link;
 use crate::auth::raw::verify_jwt;
 use crate::http::RequestHead;
 use crate::protocol::raw::{self, RawQuery, RawRefusal, RATE_LIMIT_MESSAGE};
@@ -81,9 +81,9 @@ pub fn admit(shard: &Shard, head: &RequestHead, now: u64) -> Result<Admission, R
 }
 
 /// Runs a raw connection whose upgrade `response` is ready to send.
-pub async fn run(
+pub async fn run<L: Link>(
     shard: Rc<Shard>,
-    mut stream: TcpStream,
+    mut stream: L,
     head: RequestHead,
     response: Vec<u8>,
     leftover: Vec<u8>,
@@ -137,7 +137,7 @@ pub async fn run(
 }
 
 /// Completes the upgrade, then sends `{"error":…}` and a close frame with the refusal's code.
-async fn refuse(stream: &mut TcpStream, mut response: Vec<u8>, refusal: RawRefusal) {
+async fn refuse<L: Link>(stream: &mut L, mut response: Vec<u8>, refusal: RawRefusal) {
     let message = refusal.to_string();
     response.extend_from_slice(&frame::text_frame(raw::error_json(&message).as_bytes()));
     response.extend_from_slice(&frame::close_frame(refusal.close_code().code(), &message));

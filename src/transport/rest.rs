@@ -6,10 +6,10 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures_lite::AsyncReadExt;
-use glommio::net::TcpStream;
 
 use super::head::{read_head, HeadOutcome};
 use super::io::write_all;
+use super::link::Link;
 use crate::api::{self, ApiError};
 use crate::http::{parse_head, RequestHead};
 use crate::shard::Shard;
@@ -24,9 +24,9 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 const MAX_HELD: usize = 64 * 1024;
 
 /// Serves requests on one connection, starting with `head`.
-pub async fn serve(
+pub async fn serve<L: Link>(
     shard: Rc<Shard>,
-    mut stream: TcpStream,
+    mut stream: L,
     mut head: RequestHead,
     mut buf: Vec<u8>,
 ) {
@@ -86,8 +86,8 @@ fn take_whole_request(buf: &mut Vec<u8>) -> Option<RequestHead> {
 /// bytes past the body (a pipelined next request). A client that waits for `100 Continue`
 /// gets it before the body is read. (Nothing is held back for pipelining at this point: a
 /// request whose body has not fully arrived always has the responses before it written.)
-async fn read_body(
-    stream: &mut TcpStream,
+async fn read_body<L: Link>(
+    stream: &mut L,
     head: &RequestHead,
     buf: &mut Vec<u8>,
 ) -> Result<Vec<u8>, ApiError> {

@@ -2,13 +2,15 @@
 //! connection has waiting into a single syscall.
 
 use std::io;
+use std::ops::Deref;
 use std::os::unix::io::RawFd;
 
 /// Most slices written by one call.
 pub const MAX_SLICES: usize = 64;
 
-/// Writes as much of `slices` as the socket takes now, without blocking.
-pub fn send_slices(fd: RawFd, slices: &[&[u8]]) -> io::Result<usize> {
+/// Writes as much of `slices` (queued frames, or TLS records) as the socket takes now, without
+/// blocking.
+pub fn send_slices<S: Deref<Target = [u8]>>(fd: RawFd, slices: &[S]) -> io::Result<usize> {
     let n = slices.len().min(MAX_SLICES);
     let mut iov: [libc::iovec; MAX_SLICES] = [libc::iovec {
         iov_base: std::ptr::null_mut(),

@@ -7,8 +7,10 @@
 #![allow(dead_code, unused_imports)]
 
 mod counters;
+pub mod pki;
 mod process;
 mod rest;
+pub mod tls;
 mod ws;
 
 use std::io::{BufRead, BufReader};

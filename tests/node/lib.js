@@ -15,7 +15,8 @@ const APP = { id: 'app-id', key: 'app-key', secret: 'app-secret' };
 // ---------------------------------------------------------------------------------------------
 // Server process
 
-function startServer(binary, { apps, startupMs = 15000 } = {}) {
+// `env` adds settings (e.g. CORECAST_TLS_CERT); the banner's plain port, if any, is `plainPort`.
+function startServer(binary, { apps, env: extraEnv, startupMs = 15000 } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'corecast-node-'));
   const appsFile = path.join(dir, 'apps.json');
   const table = apps || [
@@ -28,7 +29,7 @@ function startServer(binary, { apps, startupMs = 15000 } = {}) {
     CORECAST_PORT: '0',
     CORECAST_SHARDS: '2',
     CORECAST_APPS_FILE: appsFile,
-  });
+  }, extraEnv || {});
   const proc = spawn(binary, [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = [];
   const remember = (chunk) => {
@@ -68,6 +69,7 @@ function startServer(binary, { apps, startupMs = 15000 } = {}) {
     proc,
     log,
     port: null,
+    plainPort: null,
     exited: () => exited,
     async stop() {
       if (exited === null) {
@@ -96,6 +98,8 @@ function startServer(binary, { apps, startupMs = 15000 } = {}) {
       if (m) {
         clearTimeout(timer);
         server.port = Number(m[1]);
+        const plain = /plain: +[^\s]*:(\d+) without TLS/.exec(buffered);
+        if (plain) server.plainPort = Number(plain[1]);
         resolve(server);
       }
     });
@@ -117,7 +121,9 @@ function startServer(binary, { apps, startupMs = 15000 } = {}) {
 // Test runner: sequential checks, a time limit per check and one for the whole script, and a
 // closing line `N passed, N failed`.
 
-function runner(title, { testTimeoutMs = 10000, totalTimeoutMs = 30000 } = {}) {
+// `server` holds startServer options; with `tls: true` the contexts' clients use TLS
+// (pusher-js `forceTLS`, the SDK `useTLS`).
+function runner(title, { testTimeoutMs = 10000, totalTimeoutMs = 30000, server: serverOptions, tls = false } = {}) {
   const tests = [];
   let server = null;
   let passed = 0;
@@ -172,7 +178,7 @@ function runner(title, { testTimeoutMs = 10000, totalTimeoutMs = 30000 } = {}) {
     }, totalTimeoutMs);
 
     try {
-      server = await startServer(binary);
+      server = await startServer(binary, serverOptions);
     } catch (err) {
       clearTimeout(hard);
       console.log(`not ok - server start: ${err.message}`);
@@ -183,7 +189,7 @@ function runner(title, { testTimeoutMs = 10000, totalTimeoutMs = 30000 } = {}) {
 
     for (current = 0; current < tests.length; current++) {
       const t = tests[current];
-      const ctx = new Context(server.port);
+      const ctx = new Context(server.port, { tls, server });
       const started = Date.now();
       let timer;
       try {
@@ -221,18 +227,21 @@ class TimeoutError extends Error {}
 
 // Per-check resources: every client made through the context is disconnected afterwards.
 class Context {
-  constructor(port) {
+  constructor(port, { tls = false, server = null } = {}) {
     this.port = port;
+    this.tls = tls;
+    this.server = server;
     this.clients = [];
     this.cleanups = [];
   }
 
   options(extra) {
+    const port = this.tls ? { wssPort: this.port } : { wsPort: this.port };
     return Object.assign(
       {
         wsHost: '127.0.0.1',
-        wsPort: this.port,
-        forceTLS: false,
+        ...port,
+        forceTLS: this.tls,
         enabledTransports: ['ws'],
         cluster: 'mt1',
         disableStats: true,
@@ -269,7 +278,7 @@ class Context {
           secret: APP.secret,
           host: '127.0.0.1',
           port: String(this.port),
-          useTLS: false,
+          useTLS: this.tls,
           timeout: 5000,
         },
         extra || {},

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Stock-client compatibility tests (pusher-js, the official Node server SDK, Laravel Echo).
 #
-#   tests/node/run.sh BINARY          core checks (must pass)
+#   tests/node/run.sh BINARY          core checks and the TLS run (must pass)
 #   tests/node/run.sh BINARY --all    also the channel-feature checks
+#
+# The TLS run (compat-tls.js) needs the `openssl` command: it makes a throw-away CA and two
+# server certificates, and the clients trust that CA through NODE_EXTRA_CA_CERTS.
 #
 # Installs the pinned packages with `npm ci` when node_modules is missing or does not match
 # package-lock.json. Exits non-zero if any check fails; the last line is the combined
@@ -51,8 +54,37 @@ if [ ! -d node_modules ] || [ "$want" != "$have" ]; then
   echo "$want" >"$stamp"
 fi
 
-scripts=(compat-core.js)
+scripts=(compat-core.js compat-tls.js)
 [ "$all" = 1 ] && scripts+=(compat-channels.js)
+
+# A test CA and two server certificates (serials 0x1001, 0x1002) for localhost/127.0.0.1.
+tls_dir="$(mktemp -d)"
+trap 'rm -rf "$tls_dir"' EXIT
+make_certs() {
+  local d="$tls_dir" name serial
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj "/CN=corecast compat test CA" -keyout "$d/ca.key" -out "$d/ca.pem" || return 1
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/san.ext"
+  for pair in first:0x1001 second:0x1002; do
+    name=${pair%%:*}
+    serial=${pair##*:}
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+      -keyout "$d/$name.key" -out "$d/$name.csr" || return 1
+    openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+      -set_serial "$serial" -days 1 -extfile "$d/san.ext" -out "$d/$name.pem" || return 1
+  done
+  cp "$d/first.pem" "$d/live.pem" && cp "$d/first.key" "$d/live.key"
+}
+if ! command -v openssl >/dev/null || ! make_certs >"$tls_dir/openssl.log" 2>&1; then
+  cat "$tls_dir/openssl.log" >&2 2>/dev/null
+  echo "# cannot make the test certificates (is the openssl command installed?)"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+export COMPAT_TLS_DIR="$tls_dir"
+export NODE_EXTRA_CA_CERTS="$tls_dir/ca.pem"
+COMPAT_PLAIN_PORT="$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")"
+export COMPAT_PLAIN_PORT
 
 total_passed=0
 total_failed=0
