@@ -1,6 +1,7 @@
 //! Sockets: each shard's listener, and what a new connection becomes (a Pusher WebSocket, a
 //! raw `/v3` WebSocket, or a REST keep-alive connection) once its request head is read.
 
+mod closing;
 mod head;
 mod io;
 mod pusher;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use glommio::net::{TcpListener, TcpStream};
 use tracing::{debug, warn};
 
+use crate::api::ApiError;
 use crate::http::RequestHead;
 use crate::protocol;
 use crate::shard::Shard;
@@ -37,14 +39,19 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
     }
 }
 
-/// Reads the first request head and dispatches on it.
+/// Reads the first request head (within `CORECAST_HEAD_TIMEOUT_MS` of the accept) and
+/// dispatches on it.
 async fn handle(shard: Rc<Shard>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    let (head, leftover) = match head::read_head(&mut stream, Vec::new()).await {
+    let timeouts = head::HeadTimeouts {
+        idle: None,
+        head: shard.config.head_timeout(),
+    };
+    let (head, leftover) = match head::read_head(&mut stream, Vec::new(), timeouts).await {
         HeadOutcome::Head(head, leftover) => (head, leftover),
         HeadOutcome::Closed => return,
         HeadOutcome::Refused(response) => {
-            let _ = io::write_all(&mut stream, &response).await;
+            io::send_and_linger(&mut stream, &response).await;
             return;
         }
     };
@@ -55,7 +62,23 @@ async fn handle(shard: Rc<Shard>, mut stream: TcpStream) {
     }
 }
 
+/// Why an upgrade request's framing is refused: the bytes after its head are WebSocket frames,
+/// so a body (or a framing a proxy could read as one) would make the two disagree.
+fn upgrade_framing(head: &RequestHead) -> Result<(), ApiError> {
+    match head.content_length()? {
+        0 => Ok(()),
+        _ => Err(ApiError::BadRequest(
+            "A WebSocket upgrade request cannot have a body".into(),
+        )),
+    }
+}
+
 async fn upgrade(shard: Rc<Shard>, mut stream: TcpStream, head: RequestHead, leftover: Vec<u8>) {
+    if let Err(e) = upgrade_framing(&head) {
+        debug!(error = %e, "websocket upgrade with a body refused");
+        io::send_and_linger(&mut stream, &e.response().to_bytes(false)).await;
+        return;
+    }
     let response = match handshake::accept(&head) {
         Ok(r) => r,
         Err(e) => {
