@@ -4,6 +4,7 @@
 mod closing;
 mod head;
 mod io;
+mod pause;
 mod pusher;
 mod raw;
 mod rest;

@@ -82,6 +82,20 @@ pub fn upgrade_request(path: &str, extra: &str) -> String {
     )
 }
 
+/// Bytes waiting in the kernel's receive queue of `s` (read by nobody yet).
+pub fn unread_bytes(s: &TcpStream) -> usize {
+    use std::os::unix::io::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, valid for the call.
+    let r = unsafe { libc::ioctl(s.as_raw_fd(), libc::FIONREAD, &mut n) };
+    assert!(
+        r == 0,
+        "FIONREAD failed: {}",
+        std::io::Error::last_os_error()
+    );
+    usize::try_from(n).unwrap_or(0)
+}
+
 /// Kernel TCP sockets (IPv4 and IPv6 tables) whose local port is `local` and remote port is
 /// `remote`, with their state code (`01` established, `04` FIN_WAIT1, …) and send queue bytes.
 pub fn kernel_sockets(local: u16, remote: u16) -> Vec<(String, u64)> {
