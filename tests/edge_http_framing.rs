@@ -102,7 +102,7 @@ fn transfer_encodings_other_than_a_lone_chunked_get_400_and_close() {
             "chunked with a length",
         ),
         (
-            format!("Content-Length: 0\r\nTransfer-Encoding: gzip\r\n"),
+            "Content-Length: 0\r\nTransfer-Encoding: gzip\r\n".to_string(),
             "a length with a coding",
         ),
     ];
