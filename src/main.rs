@@ -83,6 +83,10 @@ fn main() {
         s.max_outbox_kb,
     );
     println!(
+        "  deadlines: request head {} ms, body {} ms, idle keep-alive {} ms",
+        s.head_timeout_ms, s.body_timeout_ms, s.keepalive_timeout_ms,
+    );
+    println!(
         "  listening on {} (WebSocket ws://{}/app/{{key}}, REST http://{}/apps/{{app_id}}/…)",
         server.addr, server.addr, server.addr
     );

@@ -4,9 +4,10 @@
 //!
 //! Guarantees: one connection's input is handled at most [`READ_BUDGET`] bytes (and about
 //! [`READ_SLICE`]) per turn, and then the connection waits for the shard's reactor (every other
-//! connection's IO) before reading more, so a burst cannot stall its shard. A connection that starts closing (any reason: 4100, 4201,
-//! a protocol error, drain, the peer's close) is woken and gone within [`CLOSE_LINGER`] whatever
-//! the peer does; if bytes are still stuck by then, its socket is reset.
+//! connection's IO) before reading more, so a burst cannot stall its shard. A connection that
+//! starts closing (any reason: 4100, 4201, a protocol error, drain, the peer's close) is woken
+//! and gone within [`CLOSE_LINGER`] whatever the peer does; if bytes are still stuck by then,
+//! its socket is reset.
 
 use std::cell::RefCell;
 use std::future::Future;
