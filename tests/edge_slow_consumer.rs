@@ -77,38 +77,60 @@ fn a_cut_off_consumer_that_never_reads_is_released_while_healthy_ones_get_every_
     for _ in 0..20 {
         tick(&mut rest);
     }
-    // Flood the one channel only the non-reader holds until the server lets go of it. Its
-    // unread receive queue shows when its buffers are full.
+    // Flood the one channel only the non-reader holds until its kernel buffers are full for
+    // good (the server's send queue for it stops growing), then a little more to overflow its
+    // outbox: it is cut off then, and must be gone within the bound from there.
     let big = "x".repeat(10_000);
-    let mut most_unread = 0;
-    let mut full_at = Instant::now();
+    let batch = json!({"batch": (0..5)
+        .map(|_| json!({"name": "big", "channel": "flood", "data": big}))
+        .collect::<Vec<_>>()});
+    let flood = |rest: &mut common::Rest| {
+        let reply = rest.post("batch_events", &batch);
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    };
+    let server_queue = || {
+        let sockets = wire::kernel_sockets(server_port, slow_port);
+        sockets.iter().map(|s| s.1).max().unwrap_or(0)
+    };
+    let mut queued = 0;
     let mut released_at = None;
-    for i in 0..2000 {
-        rest.trigger(json!({"name": "big", "channel": "flood", "data": big}));
-        if i % 5 == 4 {
+    for i in 0..400 {
+        flood(&mut rest);
+        if i % 4 == 3 {
             tick(&mut rest);
-            let unread = wire::unread_bytes(&slow);
-            if unread > most_unread {
-                (most_unread, full_at) = (unread, Instant::now());
-            }
             if connections(&server) == HEALTHY as u64 {
                 released_at = Some(Instant::now());
                 break;
             }
         }
+        if i % 16 == 15 {
+            let now = server_queue();
+            if now >= 64 * 1024 && now <= queued {
+                break;
+            }
+            queued = now;
+        }
     }
     assert!(
-        most_unread >= 64 * 1024,
-        "the non-reader's receive queue never filled ({most_unread} bytes): not the case tested"
+        queued >= 64 * 1024,
+        "the kernel never held much for the non-reader ({queued} bytes): not the case tested"
     );
-    // Released within the bound of the moment its buffers were full (it was cut off soon
-    // after), and with no kernel socket left on the server's side.
-    let deadline = full_at + RELEASE_BOUND;
+    assert!(
+        wire::unread_bytes(&slow) >= 64 * 1024,
+        "the non-reader's receive queue never filled: not the case tested"
+    );
+    // 300 KB more than the 256 KiB outbox takes.
+    for _ in 0..6 {
+        flood(&mut rest);
+    }
+    let flood_end = Instant::now();
+    // Released within the bound, and with no kernel socket left on the server's side.
+    let deadline = flood_end + RELEASE_BOUND;
     while released_at.is_none() {
         assert!(
             Instant::now() < deadline,
-            "the non-reading consumer was not released within {RELEASE_BOUND:?} of its kernel \
-             buffers filling up; kernel sockets on the server side: {:?}",
+            "the non-reading consumer was not released within {RELEASE_BOUND:?} of being cut \
+             off; kernel sockets on the server side: {:?}",
             wire::kernel_sockets(server_port, slow_port)
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -160,11 +182,14 @@ fn a_consumer_that_never_reads_is_released_after_a_pong_timeout_too() {
     let slow_port = slow.local_addr().unwrap().port();
     let mut rest = server.rest();
     let big = "x".repeat(10_000);
-    // Fill its kernel buffers (the outbox, 16 MiB, never overflows here).
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_millis(1500) {
+    // Fill its kernel buffers with 6 MB (its outbox of 16 MiB never overflows here).
+    for _ in 0..600 {
         rest.trigger(json!({"name": "big", "channel": "flood", "data": big}));
     }
+    assert!(
+        wire::unread_bytes(&slow) >= 64 * 1024,
+        "the non-reader's receive queue did not fill"
+    );
     let flood_end = Instant::now();
     // Probe at ~1 s of silence, 4201 one second later, then at most the closing deadline.
     let bound = flood_end + Duration::from_secs(4) + RELEASE_BOUND;
