@@ -105,13 +105,28 @@ pub struct Settings {
     /// Largest inbound message on raw (`/v3/…`) connections, in KiB (larger: close 1009).
     #[arg(long, env = "CORECAST_RAW_MAX_MESSAGE_KB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub raw_max_message_kb: u32,
-    /// Messages a raw connection may send per second (0 = unlimited); excess ones are dropped.
+    /// Messages a raw connection may send per second, in bursts of as many (0 = unlimited);
+    /// excess ones are dropped. For apps that do not set their own.
     #[arg(
         long,
         env = "CORECAST_RAW_MAX_MESSAGES_PER_SECOND",
-        default_value_t = 10
+        default_value_t = 1000
     )]
     pub raw_max_messages_per_second: u32,
+    /// Channels one Pusher connection may be subscribed to at once, for apps that do not set
+    /// their own (beyond: `pusher:subscription_error` `LimitReached`).
+    #[arg(long, env = "CORECAST_MAX_CHANNELS_PER_CONNECTION", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_channels_per_connection: u32,
+    /// Milliseconds a request head may take to arrive in full, counted from the connection's
+    /// accept (or from the first byte of a later request on a keep-alive connection).
+    #[arg(long, env = "CORECAST_HEAD_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(100..=600_000))]
+    pub head_timeout_ms: u32,
+    /// Milliseconds a REST request body may take to arrive in full, counted from its head.
+    #[arg(long, env = "CORECAST_BODY_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u32).range(100..=3_600_000))]
+    pub body_timeout_ms: u32,
+    /// Milliseconds an idle keep-alive REST connection waits for its next request.
+    #[arg(long, env = "CORECAST_KEEPALIVE_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u32).range(100..=3_600_000))]
+    pub keepalive_timeout_ms: u32,
     /// Longest channel name accepted.
     #[arg(long, env = "CORECAST_MAX_CHANNEL_NAME", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_channel_name: u32,
@@ -198,6 +213,13 @@ pub struct AppSpec {
     /// REST channel queries per second, all shards together (none: unlimited).
     #[serde(default)]
     pub max_read_requests_per_second: Option<u32>,
+    /// Channels one connection may hold at once (none: `CORECAST_MAX_CHANNELS_PER_CONNECTION`).
+    #[serde(default)]
+    pub max_channels_per_connection: Option<u32>,
+    /// Messages a raw (`/v3`) connection may send per second, 0 = unlimited (none:
+    /// `CORECAST_RAW_MAX_MESSAGES_PER_SECOND`).
+    #[serde(default)]
+    pub raw_max_messages_per_second: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -262,6 +284,10 @@ pub struct App {
     pub max_backend_events_per_second: Option<u32>,
     /// REST channel queries per second, all shards together; `None`: unlimited.
     pub max_read_requests_per_second: Option<u32>,
+    /// Channels one connection may hold at once.
+    pub max_channels_per_connection: u32,
+    /// Messages per second a raw connection may send (0: unlimited).
+    pub raw_max_messages_per_second: u32,
 }
 
 /// Everything that is wrong with the configuration, in words for the operator.
@@ -352,9 +378,11 @@ impl Config {
                 raw_require_jwt: settings.raw_require_jwt,
                 max_backend_events_per_second: settings.max_backend_events_per_second,
                 max_read_requests_per_second: settings.max_read_requests_per_second,
+                max_channels_per_connection: None,
+                raw_max_messages_per_second: None,
             }],
         };
-        let apps = build_apps(specs, settings.max_payload_kb)?;
+        let apps = build_apps(specs, &settings)?;
         Ok(Config { settings, apps })
     }
 
@@ -372,9 +400,24 @@ impl Config {
     pub fn max_message_bytes(&self) -> usize {
         self.settings.max_message_kb as usize * 1024
     }
+
+    /// Time a request head may take (`CORECAST_HEAD_TIMEOUT_MS`).
+    pub fn head_timeout(&self) -> Duration {
+        Duration::from_millis(self.settings.head_timeout_ms.into())
+    }
+
+    /// Time a REST request body may take (`CORECAST_BODY_TIMEOUT_MS`).
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.settings.body_timeout_ms.into())
+    }
+
+    /// Time an idle keep-alive REST connection waits (`CORECAST_KEEPALIVE_TIMEOUT_MS`).
+    pub fn keepalive_timeout(&self) -> Duration {
+        Duration::from_millis(self.settings.keepalive_timeout_ms.into())
+    }
 }
 
-fn build_apps(specs: Vec<AppSpec>, default_payload_kb: u32) -> Result<Vec<App>, ConfigError> {
+fn build_apps(specs: Vec<AppSpec>, settings: &Settings) -> Result<Vec<App>, ConfigError> {
     if specs.is_empty() {
         return Err(ConfigError::Apps("at least one app is required".into()));
     }
@@ -393,10 +436,14 @@ fn build_apps(specs: Vec<AppSpec>, default_payload_kb: u32) -> Result<Vec<App>, 
                 s.id, s.key
             )));
         }
-        let payload_kb = s.max_payload_kb.unwrap_or(default_payload_kb);
-        if payload_kb == 0 || s.max_client_events_per_second == 0 {
+        let payload_kb = s.max_payload_kb.unwrap_or(settings.max_payload_kb);
+        let max_channels = s
+            .max_channels_per_connection
+            .unwrap_or(settings.max_channels_per_connection);
+        if payload_kb == 0 || s.max_client_events_per_second == 0 || max_channels == 0 {
             return Err(ConfigError::Apps(format!(
-                "app {}: max_payload_kb and max_client_events_per_second must be > 0",
+                "app {}: max_payload_kb, max_client_events_per_second and \
+                 max_channels_per_connection must be > 0",
                 s.id
             )));
         }
@@ -422,6 +469,10 @@ fn build_apps(specs: Vec<AppSpec>, default_payload_kb: u32) -> Result<Vec<App>, 
             raw_require_jwt: s.raw_require_jwt,
             max_backend_events_per_second: s.max_backend_events_per_second,
             max_read_requests_per_second: s.max_read_requests_per_second,
+            max_channels_per_connection: max_channels,
+            raw_max_messages_per_second: s
+                .raw_max_messages_per_second
+                .unwrap_or(settings.raw_max_messages_per_second),
         });
     }
     Ok(apps)
@@ -471,7 +522,49 @@ mod tests {
         let AppsFile::Wrapped { apps } = wrapped else {
             panic!("expected wrapped")
         };
-        assert!(matches!(build_apps(apps, 10), Err(ConfigError::Apps(_))));
+        assert!(matches!(
+            build_apps(apps, &settings(&[])),
+            Err(ConfigError::Apps(_))
+        ));
+    }
+
+    #[test]
+    fn per_app_limits_fall_back_to_the_server_defaults() {
+        let specs: Vec<AppSpec> = serde_json::from_str(
+            r#"[{"id":"1","key":"k1","secret":"s"},
+                {"id":"2","key":"k2","secret":"s","max_channels_per_connection":5,
+                 "raw_max_messages_per_second":0}]"#,
+        )
+        .unwrap();
+        let s = settings(&[
+            "--max-channels-per-connection",
+            "7",
+            "--raw-max-messages-per-second",
+            "20",
+        ]);
+        let apps = build_apps(specs, &s).unwrap();
+        assert_eq!(apps[0].max_channels_per_connection, 7);
+        assert_eq!(apps[0].raw_max_messages_per_second, 20);
+        assert_eq!(apps[1].max_channels_per_connection, 5);
+        assert_eq!(apps[1].raw_max_messages_per_second, 0);
+        let defaults = Config::from_settings(settings(&[])).unwrap();
+        assert_eq!(defaults.apps[0].max_channels_per_connection, 1000);
+        assert_eq!(defaults.apps[0].raw_max_messages_per_second, 1000);
+        assert_eq!(defaults.head_timeout(), Duration::from_secs(10));
+        assert_eq!(defaults.body_timeout(), Duration::from_secs(30));
+        assert_eq!(defaults.keepalive_timeout(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_zero_channel_cap_is_refused_naming_the_field() {
+        let specs: Vec<AppSpec> = serde_json::from_str(
+            r#"[{"id":"1","key":"k","secret":"s","max_channels_per_connection":0}]"#,
+        )
+        .unwrap();
+        let err = build_apps(specs, &settings(&[])).unwrap_err().to_string();
+        assert!(err.contains("max_channels_per_connection"), "{err}");
+        let err = Settings::try_parse_from(["corecast", "--head-timeout-ms", "0"]).unwrap_err();
+        assert!(err.to_string().contains("head-timeout-ms"), "{err}");
     }
 
     #[test]

@@ -101,6 +101,10 @@ fn main() {
         ("ws", "http")
     };
     println!(
+        "  deadlines: request head {} ms, body {} ms, idle keep-alive {} ms",
+        s.head_timeout_ms, s.body_timeout_ms, s.keepalive_timeout_ms,
+    );
+    println!(
         "  listening on {} (WebSocket {ws}://{}/app/{{key}}, REST {http}://{}/apps/{{app_id}}/…)",
         server.addr, server.addr, server.addr
     );

@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-use crate::http::{json_response, Response};
+use crate::http::{json_response, HeadError, Response};
 
 /// A refused REST request.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -74,5 +74,16 @@ impl ApiError {
             response.retry_after = Some(*retry_after);
         }
         response
+    }
+}
+
+/// A request head the transport refuses: `411` for a chunked body (understood, not supported),
+/// `400` for everything else (malformed, ambiguous framing).
+impl From<HeadError> for ApiError {
+    fn from(e: HeadError) -> Self {
+        match e {
+            HeadError::ChunkedBody => ApiError::LengthRequired(e.to_string()),
+            e => ApiError::BadRequest(e.to_string()),
+        }
     }
 }

@@ -138,7 +138,9 @@ mod tests {
                 "max_read_requests_per_second",
             ),
         ] {
-            let err = build_apps(specs(extra), 10).unwrap_err().to_string();
+            let err = build_apps(specs(extra), &settings(&[]))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("app shop") && err.contains(field), "{err}");
         }
         let apps = build_apps(
@@ -146,7 +148,7 @@ mod tests {
                 r#","allowed_origins":["https://ok.example"],"enable_user_authentication":true,
                    "raw_require_jwt":true,"max_backend_events_per_second":3"#,
             ),
-            10,
+            &settings(&[]),
         )
         .unwrap();
         let a = &apps[0];

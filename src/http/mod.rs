@@ -1,6 +1,8 @@
 //! HTTP/1.1 request heads and responses, IO-free. Parsing is `httparse`'s; this module only
-//! turns its result into an owned [`RequestHead`] and renders small responses.
+//! turns its result into an owned [`RequestHead`], decides where a request's body ends
+//! (`framing`), and renders small responses.
 
+mod framing;
 mod request;
 mod response;
 

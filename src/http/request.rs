@@ -46,12 +46,10 @@ impl RequestHead {
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     }
 
-    /// `Content-Length`, when present and valid.
+    /// Length of the body that follows the head (0: none), or why its framing is refused:
+    /// the whole framing decision (RFC 9112 §6), see [`super::framing`].
     pub fn content_length(&self) -> Result<usize, HeadError> {
-        match self.header_str("content-length") {
-            None => Ok(0),
-            Some(v) => v.parse().map_err(|_| HeadError::BadContentLength),
-        }
+        super::framing::content_length(&self.headers)
     }
 
     /// Whether the client wants the connection kept open after the response.
@@ -87,9 +85,21 @@ pub enum HeadError {
     /// More header lines than allowed.
     #[error("too many headers")]
     TooManyHeaders,
-    /// `Content-Length` is not a number.
-    #[error("invalid Content-Length")]
+    /// `Content-Length` is not one or more digits (a sign, a list, empty, too large).
+    #[error("invalid Content-Length: one number of plain digits is required")]
     BadContentLength,
+    /// More than one `Content-Length` header.
+    #[error("ambiguous framing: more than one Content-Length header")]
+    DuplicateContentLength,
+    /// `Transfer-Encoding` and `Content-Length` together.
+    #[error("ambiguous framing: Transfer-Encoding together with Content-Length")]
+    LengthWithTransferEncoding,
+    /// A `Transfer-Encoding` other than one `chunked`.
+    #[error("unsupported Transfer-Encoding: only a lone chunked is understood")]
+    BadTransferEncoding,
+    /// A lone `Transfer-Encoding: chunked`: understood, not supported.
+    #[error("chunked bodies are not supported; send Content-Length")]
+    ChunkedBody,
 }
 
 /// Parses a request head from `buf`. `Ok(None)`: incomplete, read more. `Ok(Some((head, n)))`:

@@ -136,6 +136,15 @@ impl Conn {
         }
     }
 
+    /// Marks the connection closing and wakes its task, which then ends it within its closing
+    /// deadline even if the socket never becomes writable again.
+    pub fn begin_closing(&mut self) {
+        self.phase = ConnPhase::Closing;
+        if let Some(w) = &self.waker {
+            w.wake_by_ref();
+        }
+    }
+
     /// Drops every queued frame not yet started (a partly written front frame is kept).
     pub fn discard_unsent(&mut self) {
         let keep = if self.front_sent > 0 { 1 } else { 0 };
@@ -261,6 +270,32 @@ mod tests {
         assert_eq!(c.push(Bytes::from(vec![0; 60]), 100), Queued::Overflow);
         c.phase = ConnPhase::Closing;
         assert_eq!(c.push(Bytes::from(vec![0; 1]), 100), Queued::Dropped);
+    }
+
+    #[test]
+    fn closing_wakes_the_task_even_with_output_queued() {
+        struct Count(std::sync::atomic::AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.wake_by_ref();
+            }
+            fn wake_by_ref(self: &std::sync::Arc<Self>) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let count = std::sync::Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+        let mut c = conn();
+        c.waker = Some(Waker::from(std::sync::Arc::clone(&count)));
+        assert_eq!(c.push(Bytes::from(vec![0; 60]), 100), Queued::Ok);
+        assert_eq!(c.push(Bytes::from(vec![0; 60]), 100), Queued::Overflow);
+        c.force_push(Bytes::from_static(b"close"));
+        let before = count.0.load(std::sync::atomic::Ordering::Relaxed);
+        c.begin_closing();
+        assert_eq!(c.phase, ConnPhase::Closing);
+        assert_eq!(
+            count.0.load(std::sync::atomic::Ordering::Relaxed),
+            before + 1
+        );
     }
 
     #[test]

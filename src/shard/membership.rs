@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::conn::Presence;
 use super::presence::Joined;
-use super::{ConnKey, Shard};
+use super::{session, ConnKey, Shard};
 use crate::bus::{BusMessage, PresenceJoin, PresenceJoined, PresenceLeave};
 use crate::protocol::presence::{self, Member};
 use crate::protocol::{outbound, raw, SocketId};
@@ -34,18 +34,18 @@ impl Shard {
     /// Adds a connection to a channel locally and confirms with `subscription_succeeded`,
     /// followed by the cached event (or `pusher:cache_miss`) on cache channels.
     pub fn confirm_subscription(&self, key: ConnKey, channel: &str, data: &str, cached: bool) {
-        let app = {
-            let mut conns = self.conns.borrow_mut();
-            let Some(conn) = conns.get_mut(key) else {
-                return;
-            };
-            if !conn.is_subscribed(channel) {
-                conn.add_channel(channel);
-            }
-            conn.authorized |= super::authorization::authorizes(channel);
-            conn.app
+        let mut conns = self.conns.borrow_mut();
+        let Some(conn) = conns.get_mut(key) else {
+            return;
         };
-        self.channels.borrow_mut().add(app, channel, key);
+        let app = conn.app;
+        conn.authorized |= super::authorization::authorizes(channel);
+        // The shard's table answers "already subscribed?" in O(1); the connection's own list
+        // would take a scan of every channel it holds.
+        if self.channels.borrow_mut().add(app, channel, key) {
+            conn.add_channel(channel);
+        }
+        drop(conns);
         self.send_text(key, &outbound::subscription_succeeded(channel, data));
         if cached {
             let ttl = self.app(app).cache_ttl;
@@ -194,6 +194,19 @@ impl Shard {
             );
             return;
         };
+        if !raw::is_internal(&j.channel) {
+            // Other subscriptions may have filled the connection while the join travelled.
+            let cap = self.app(j.app).max_channels_per_connection;
+            let full = self
+                .conns
+                .borrow()
+                .get(key)
+                .is_some_and(|c| session::at_channel_limit(c, &j.channel, cap));
+            if full {
+                self.presence_leave(j.app, &j.channel, j.socket_id, &j.user_id);
+                return session::channel_limit_reached(self, key, &j.channel, cap);
+            }
+        }
         if let Some(conn) = self.conns.borrow_mut().get_mut(key) {
             if conn.presence_id(&j.channel).is_none() {
                 conn.presence.push(Presence {

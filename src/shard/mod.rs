@@ -259,7 +259,7 @@ impl Shard {
             if conn.phase == ConnPhase::Open {
                 conn.discard_unsent();
                 conn.force_push(frame::close_frame(code, reason));
-                conn.phase = ConnPhase::Closing;
+                conn.begin_closing();
             }
         }
     }
@@ -413,5 +413,7 @@ fn close_conn(conn: &mut Conn, code: CloseCode, message: &str, flavour: Flavour)
         conn.force_push(frame::text_frame(text.as_bytes()));
     }
     conn.force_push(frame::close_frame(code.code(), message));
-    conn.phase = ConnPhase::Closing;
+    // The task may be parked on a socket that never becomes writable (a peer that stopped
+    // reading): wake it so that its closing deadline starts.
+    conn.begin_closing();
 }

@@ -70,12 +70,21 @@ fn subscribe(shard: &Rc<Shard>, key: ConnKey, req: SubscribeRequest) {
             );
         }
     };
-    let (app, socket_id, user) = {
+    let (app, socket_id, user, full) = {
         let conns = shard.conns.borrow();
         let Some(conn) = conns.get(key) else { return };
-        (conn.app, conn.socket_id, conn.user.clone())
+        let a = shard.app(conn.app);
+        (
+            conn.app,
+            conn.socket_id,
+            conn.user.clone(),
+            at_channel_limit(conn, channel.name, a.max_channels_per_connection),
+        )
     };
     let a = shard.app(app);
+    if full {
+        return channel_limit_reached(shard, key, channel.name, a.max_channels_per_connection);
+    }
     let sid = socket_id.to_string();
     let auth = req.auth.as_deref().unwrap_or("");
     match channel.kind {
@@ -129,6 +138,21 @@ fn subscribe(shard: &Rc<Shard>, key: ConnKey, req: SubscribeRequest) {
         }
     }
     shard.confirm_subscription(key, channel.name, "{}", channel.cached);
+}
+
+/// Whether subscribing `conn` to `channel` would pass `cap` channels (a channel it already
+/// holds does not count again).
+pub(super) fn at_channel_limit(conn: &super::Conn, channel: &str, cap: u32) -> bool {
+    conn.channels.len() >= cap as usize && !conn.is_subscribed(channel)
+}
+
+/// Refuses a subscription that would pass the app's channel limit per connection.
+pub(super) fn channel_limit_reached(shard: &Shard, key: ConnKey, channel: &str, cap: u32) {
+    let msg = format!(
+        "Channel limit reached: a connection may be subscribed to at most {cap} channels; \
+         unsubscribe from one first"
+    );
+    sub_error(shard, key, channel, "LimitReached", &msg, 403);
 }
 
 fn client_event(shard: &Rc<Shard>, key: ConnKey, event: &str, channel: Option<&str>, data: &str) {

@@ -1,10 +1,18 @@
 //! The life of an upgraded connection on its shard: one task that reads into the shard's shared
 //! buffer, feeds the frame reader, and writes every queued frame with one `sendmsg` per turn.
 //! An idle connection holds no buffer of its own.
+//!
+//! Guarantees: one connection's input is handled at most [`READ_BUDGET`] bytes (and about
+//! [`READ_SLICE`]) per turn, and then the connection waits for the shard's reactor (every other
+//! connection's IO) before reading more, so a burst cannot stall its shard. A connection that
+//! starts closing (any reason: 4100, 4201, a protocol error, drain, the peer's close) is woken
+//! and gone within [`CLOSE_LINGER`] whatever the peer does; if bytes are still stuck by then,
+//! its socket is reset.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
+use std::os::unix::io::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -13,17 +21,27 @@ use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use glommio::timer::Timer;
+use glommio::GlommioError;
 use tracing::error;
 
+use super::closing;
 use super::link::Link;
+use super::pause::ReactorPause;
 use super::sendmsg::MAX_SLICES;
 use crate::shard::{ConnKey, ConnPhase, Shard};
 use crate::ws::frame::{self, Flow, Incoming, MessageReader};
 
-/// How long a closing connection waits for the peer to close after our close frame.
-const CLOSE_LINGER: Duration = Duration::from_secs(2);
-/// Reads per poll before yielding to other connections.
-const READS_PER_POLL: usize = 4;
+/// How long a closing connection may take to end, from the moment it starts closing: to flush
+/// its last frames and for the peer to answer the close. Then its socket is closed anyway.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(2);
+/// Input bytes taken from the socket by one read.
+const READ_CHUNK: usize = 4 * 1024;
+/// Input bytes one connection may read and handle per turn: up to four chunks...
+pub const READ_BUDGET: usize = 4 * READ_CHUNK;
+/// ...while the turn has lasted less than this. Messages differ in cost (a subscribe of a
+/// connection with many channels, a client event to a crowded channel), so time bounds a turn
+/// where bytes alone would not.
+pub const READ_SLICE: Duration = Duration::from_micros(500);
 
 /// Writes all of `bytes` (handshake responses, refusals, REST responses).
 pub async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> io::Result<()> {
@@ -33,9 +51,19 @@ pub async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> i
 
 /// Sends the last bytes of a refused upgrade (response, error, close frame), shuts down writing
 /// and waits (bounded) for the client to close, so the close frame is not lost to a reset.
-pub async fn send_and_linger<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) {
-    if write_all(stream, bytes).await.is_err() {
-        return;
+/// All of it within [`CLOSE_LINGER`]; a peer that does not take the bytes in time is reset.
+pub async fn send_and_linger<S: AsyncRead + AsyncWrite + AsRawFd + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+) {
+    let sent = glommio::timer::timeout(CLOSE_LINGER, async {
+        write_all(stream, bytes).await.map_err(GlommioError::from)
+    })
+    .await;
+    match sent {
+        Ok(()) => {}
+        Err(GlommioError::TimedOut(_)) => return closing::abort_if_stuck(stream.as_raw_fd(), true),
+        Err(_) => return,
     }
     // TCP: shutdown(SHUT_WR); TLS: close_notify, then the same.
     let _ = stream.close().await;
@@ -77,6 +105,7 @@ pub fn run_ws<L: Link>(
         shut: false,
         peer_closed: false,
         linger: None,
+        pause: None,
     };
     if !leftover.is_empty() {
         let mut bytes = leftover;
@@ -91,7 +120,7 @@ fn fail(shard: &Shard, key: ConnKey, code: u16, reason: &str) {
     if let Some(conn) = shard.conns.borrow_mut().get_mut(key) {
         if conn.phase == ConnPhase::Open {
             conn.force_push(frame::close_frame(code, reason));
-            conn.phase = ConnPhase::Closing;
+            conn.begin_closing();
         }
     }
 }
@@ -107,7 +136,10 @@ struct WsConn<L: Link> {
     shut: bool,
     /// The peer sent a close frame (so ours, once written, completes the handshake).
     peer_closed: bool,
+    /// Deadline of the close, set when the connection is first seen closing.
     linger: Option<Timer>,
+    /// Set after a turn that used up the input budget, until the reactor has run.
+    pause: Option<ReactorPause>,
 }
 
 impl<L: Link> WsConn<L> {
@@ -152,21 +184,41 @@ impl<L: Link> WsConn<L> {
         self.peer_closed |= peer_closed;
     }
 
+    /// Reads and handles input, chunk by chunk, within [`READ_BUDGET`] and [`READ_SLICE`].
     fn poll_read(&mut self, cx: &mut Context<'_>) {
-        for _ in 0..READS_PER_POLL {
+        if let Some(pause) = &self.pause {
+            if !pause.is_over() {
+                return;
+            }
+            self.pause = None;
+        }
+        let mut budget = READ_BUDGET;
+        // Set once a read filled its chunk (more input may be waiting): a connection whose
+        // input fits one read, nearly all of them, never looks at the clock.
+        let mut started: Option<Instant> = None;
+        let mut filled = false;
+        while budget > 0 {
             if self.read_closed {
                 return;
             }
+            if filled && started.get_or_insert_with(Instant::now).elapsed() >= READ_SLICE {
+                break;
+            }
             let shard = Rc::clone(&self.shard);
             let mut scratch = shard.scratch.borrow_mut();
-            match Pin::new(&mut self.stream).poll_read(cx, &mut scratch[..]) {
+            let want = READ_CHUNK.min(budget).min(scratch.len());
+            match Pin::new(&mut self.stream).poll_read(cx, &mut scratch[..want]) {
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => self.read_closed = true,
-                Poll::Ready(Ok(n)) => self.feed(&mut scratch[..n]),
+                Poll::Ready(Ok(n)) => {
+                    budget -= n;
+                    filled = n == want;
+                    self.feed(&mut scratch[..n]);
+                }
                 Poll::Pending => return,
             }
         }
-        // More may be waiting: come back after other tasks had their turn.
-        cx.waker().wake_by_ref();
+        // More may be waiting: come back once the reactor has seen every other connection's IO.
+        self.pause = ReactorPause::start(cx);
     }
 
     /// Writes queued frames; false when the socket failed.
@@ -219,24 +271,30 @@ impl<L: Link> Future for WsConn<L> {
             }
             (conn.phase, conn.has_output())
         };
-        if phase == ConnPhase::Closing && !has_output && !this.stream.has_backlog() {
-            if this.peer_closed {
-                // Our close frame answered the peer's: the handshake is complete, and the
-                // server closes the TCP connection first (RFC 6455 §7.1.1).
+        if phase == ConnPhase::Closing {
+            // One deadline for the whole close, started however the close began, and kept
+            // even while the socket never becomes writable again.
+            let deadline = this.linger.get_or_insert_with(|| Timer::new(CLOSE_LINGER));
+            if !has_output && !this.stream.has_backlog() {
+                if this.peer_closed {
+                    // Our close frame answered the peer's: the handshake is complete, and the
+                    // server closes the TCP connection first (RFC 6455 §7.1.1).
+                    return Poll::Ready(());
+                }
+                if !this.shut {
+                    this.shut = true;
+                    this.stream.shutdown_write();
+                    if let Poll::Ready(Err(_)) = this.stream.poll_backlog(cx) {
+                        return Poll::Ready(());
+                    }
+                }
+            }
+            if Pin::new(deadline).poll(cx).is_ready() {
+                closing::abort_if_stuck(
+                    this.stream.as_raw_fd(),
+                    has_output || this.stream.has_backlog(),
+                );
                 return Poll::Ready(());
-            }
-            if !this.shut {
-                this.shut = true;
-                this.stream.shutdown_write();
-                if let Poll::Ready(Err(_)) = this.stream.poll_backlog(cx) {
-                    return Poll::Ready(());
-                }
-                this.linger = Some(Timer::new(CLOSE_LINGER));
-            }
-            if let Some(t) = this.linger.as_mut() {
-                if Pin::new(t).poll(cx).is_ready() {
-                    return Poll::Ready(());
-                }
             }
         }
         Poll::Pending

@@ -8,7 +8,7 @@
 //! outbox byte limit (and so the slow-consumer close) applies to them as on the plain path.
 
 use std::io::{self, IoSlice, Write};
-use std::os::unix::io::AsRawFd;
+use std::os::unix::io::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -20,7 +20,8 @@ use super::sendmsg::{self, MAX_SLICES};
 
 /// A connection's stream: reads and writes as any async stream (request heads, REST), plus the
 /// non-blocking vectored send of queued frames the WebSocket loop uses.
-pub trait Link: AsyncRead + AsyncWrite + Unpin + 'static {
+/// Its descriptor is the TCP socket's (for socket options such as an abortive close).
+pub trait Link: AsyncRead + AsyncWrite + AsRawFd + Unpin + 'static {
     /// Takes as many bytes of `slices` (non-empty, in order) as it can now: `Ready(Ok(n))` with
     /// `n` bytes taken, or `Pending` with the task registered to be woken when the socket can
     /// take more.
@@ -105,6 +106,12 @@ impl TlsLink {
             }
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+impl AsRawFd for TlsLink {
+    fn as_raw_fd(&self) -> RawFd {
+        self.tls.get_ref().0.as_raw_fd()
     }
 }
 

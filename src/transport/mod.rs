@@ -3,9 +3,11 @@
 //! connection) once its request head is read. Everything after the handshake is generic over
 //! the [`link::Link`] it runs on.
 
+mod closing;
 mod head;
 mod io;
 pub mod link;
+mod pause;
 mod pusher;
 mod raw;
 mod rest;
@@ -87,13 +89,18 @@ async fn handle_tls(shard: Rc<Shard>, mut stream: TcpStream, config: Arc<ServerC
     }
 }
 
-/// Reads the first request head and dispatches on it.
+/// Reads the first request head (within `CORECAST_HEAD_TIMEOUT_MS` of the accept, or of the
+/// TLS session) and dispatches on it.
 async fn handle<L: Link>(shard: Rc<Shard>, mut stream: L) {
-    let (head, leftover) = match head::read_head(&mut stream, Vec::new()).await {
+    let timeouts = head::HeadTimeouts {
+        idle: None,
+        head: shard.config.head_timeout(),
+    };
+    let (head, leftover) = match head::read_head(&mut stream, Vec::new(), timeouts).await {
         HeadOutcome::Head(head, leftover) => (head, leftover),
         HeadOutcome::Closed => return,
         HeadOutcome::Refused(response) => {
-            let _ = io::write_all(&mut stream, &response).await;
+            io::send_and_linger(&mut stream, &response).await;
             return;
         }
     };
@@ -104,7 +111,23 @@ async fn handle<L: Link>(shard: Rc<Shard>, mut stream: L) {
     }
 }
 
+/// Why an upgrade request's framing is refused: the bytes after its head are WebSocket frames,
+/// so a body (or a framing a proxy could read as one) would make the two disagree.
+fn upgrade_framing(head: &RequestHead) -> Result<(), ApiError> {
+    match head.content_length()? {
+        0 => Ok(()),
+        _ => Err(ApiError::BadRequest(
+            "A WebSocket upgrade request cannot have a body".into(),
+        )),
+    }
+}
+
 async fn upgrade<L: Link>(shard: Rc<Shard>, mut stream: L, head: RequestHead, leftover: Vec<u8>) {
+    if let Err(e) = upgrade_framing(&head) {
+        debug!(error = %e, "websocket upgrade with a body refused");
+        io::send_and_linger(&mut stream, &e.response().to_bytes(false)).await;
+        return;
+    }
     let response = match handshake::accept(&head) {
         Ok(r) => r,
         Err(e) => {

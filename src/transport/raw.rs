@@ -97,7 +97,7 @@ pub async fn run<L: Link>(
     // before this connection joins: a member never receives messages sent before it joined.
     shard.sync_all().await;
     let (key, socket_id) = shard.register(admission.app, ConnKind::Raw);
-    let rate = shard.config.settings.raw_max_messages_per_second;
+    let rate = shard.app(admission.app).raw_max_messages_per_second;
     let listeners = raw::presence_listeners(&admission.channel);
     if let Some(conn) = shard.conns.borrow_mut().get_mut(key) {
         // A full bucket: a client may send a burst of `rate` messages right after connecting.
