@@ -101,7 +101,7 @@ fn main() {
         ("ws", "http")
     };
     println!(
-        "  deadlines: request head {} ms, body {} ms, idle keep-alive {} ms",
+        "  timeouts: request head {} ms, body {} ms, idle keep-alive {} ms",
         s.head_timeout_ms, s.body_timeout_ms, s.keepalive_timeout_ms,
     );
     println!(
