@@ -12,7 +12,10 @@ use crate::protocol::flavour::Flavour;
 use crate::protocol::origin::AllowedOrigins;
 use thiserror::Error;
 
+mod cluster;
 mod policy;
+
+pub use cluster::{ClusterSettings, RedisUrl};
 
 use policy::{auth_timeout, check_policy, origin_entry, MAX_AUTH_TIMEOUT};
 
@@ -123,6 +126,9 @@ pub struct Settings {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `corecast=debug`.
     #[arg(long, env = "CORECAST_LOG", default_value = "info")]
     pub log: String,
+    /// Cluster mode over Redis.
+    #[command(flatten)]
+    pub cluster: ClusterSettings,
 }
 
 /// One app as written in the apps file.

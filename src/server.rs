@@ -14,6 +14,7 @@ use thiserror::Error;
 use tracing::warn;
 
 use crate::bus;
+use crate::cluster::{self, ClusterError};
 use crate::config::{Config, ConfigError};
 use crate::limits;
 use crate::protocol::codes::CloseCode;
@@ -33,6 +34,9 @@ pub enum StartError {
     /// Binding or starting an executor failed.
     #[error("{0}")]
     Io(String),
+    /// Cluster mode could not start.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
 }
 
 /// A started server.
@@ -45,6 +49,8 @@ pub struct Server {
     pub cores: Vec<usize>,
     /// Limits in force.
     pub limits: limits::Limits,
+    /// How this node reaches others: `local (single node)` or `redis <url> (node <key>)`.
+    pub adapter: String,
     handles: Vec<ExecutorJoinHandle<()>>,
 }
 
@@ -89,6 +95,12 @@ pub fn start(config: Config) -> Result<Server, StartError> {
     )?;
     let (reservation, addr) =
         reserve_port(SocketAddr::new(config.settings.host, config.settings.port))?;
+    let cluster = cluster::start(&config, shards, &cores)?;
+    let adapter = cluster.as_ref().map_or_else(
+        || "local (single node)".to_string(),
+        |c| c.description.clone(),
+    );
+    let mut links = cluster.map(|c| c.ends.into_iter());
     let config = Arc::new(config);
     let globals = Arc::new(Globals::new(config.apps.len()));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
@@ -99,13 +111,20 @@ pub fn start(config: Config) -> Result<Server, StartError> {
         pinned.push(core);
         let (config, globals, ready) =
             (Arc::clone(&config), Arc::clone(&globals), ready_tx.clone());
+        let link = links.as_mut().and_then(Iterator::next);
         let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&format!("corecast-shard-{id}"))
             .io_memory(io_memory)
             .ring_depth(RING_DEPTH)
             .spawn(move || async move {
                 let (bus, inbox) = ends.connect().await;
-                let shard = Rc::new(Shard::new(config, globals, Rc::new(bus)));
+                let mut shard = Shard::new(config, globals, Rc::new(bus));
+                let link_inbox = link.map(|ends| {
+                    let (link, inbox) = ends.connect();
+                    shard.cluster = Some(link);
+                    inbox
+                });
+                let shard = Rc::new(shard);
                 let listener = match listen(addr) {
                     Ok(l) => l,
                     Err(e) => {
@@ -117,6 +136,10 @@ pub fn start(config: Config) -> Result<Server, StartError> {
                 let _ = ready.send(Ok(()));
                 let s = Rc::clone(&shard);
                 glommio::spawn_local(inbox.run(move |m| s.handle_bus(m))).detach();
+                if let Some(inbox) = link_inbox {
+                    let s = Rc::clone(&shard);
+                    glommio::spawn_local(inbox.run(move |b| s.on_broadcast(b))).detach();
+                }
                 glommio::spawn_local(sweep(Rc::clone(&shard))).detach();
                 transport::serve(shard, listener).await;
             })
@@ -140,6 +163,7 @@ pub fn start(config: Config) -> Result<Server, StartError> {
         addr,
         cores: pinned,
         limits,
+        adapter,
         handles,
     })
 }
@@ -234,7 +258,7 @@ async fn sweep(shard: Rc<Shard>) {
         }
         shard.expire_unauthorized(Instant::now());
         tick += 1;
-        if tick % 4 != 0 {
+        if !tick.is_multiple_of(4) {
             continue;
         }
         let now = Instant::now();

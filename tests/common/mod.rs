@@ -6,7 +6,9 @@
 // Each test binary uses a different subset of the harness.
 #![allow(dead_code, unused_imports)]
 
+pub mod cluster;
 mod counters;
+pub mod redis_server;
 mod rest;
 mod ws;
 

@@ -1,0 +1,223 @@
+//! Cluster mode, cross-node publish: two or three node processes on the test's own
+//! `redis-server`. A REST publish on one node reaches subscribers on every node exactly once
+//! and in order; `socket_id` exclusion, client events, `#server-to-user-…`, cache channels and
+//! raw `/v3` messages (text, binary, `POST /api/publish`) travel too; a burst costs far fewer
+//! `PUBLISH` calls than publishes; presence member events stay on their node.
+
+mod common;
+
+use common::redis_server::Redis;
+use common::{presence_of, App, Server, Ws};
+use serde_json::{json, Value};
+use tungstenite::Message;
+
+fn event(name: &str, channel: &str, data: &str) -> Value {
+    json!({"event": name, "channel": channel, "data": data})
+}
+
+/// Receives `n` events named `name`, asserts their data are `0..n` in order, returns them.
+fn expect_numbered(ws: &mut Ws, channel: &str, n: usize) {
+    for i in 0..n {
+        let data = ws.expect_event("n", channel);
+        assert_eq!(data, json!(i.to_string()), "event {i} of {n}");
+    }
+}
+
+#[test]
+fn a_rest_publish_reaches_every_node_once_and_in_order() {
+    let redis = Redis::start();
+    let a = Server::node(&redis, &[]);
+    let b = Server::node(&redis, &[]);
+    let c = Server::node(&redis, &[]);
+    assert!(a.output().contains("adapter:  redis redis://127.0.0.1:"));
+    let mut subs: Vec<Ws> = Vec::new();
+    for node in [&a, &b, &b, &c] {
+        let mut ws = node.connect();
+        ws.subscribe_ok("news");
+        subs.push(ws);
+    }
+    let mut rest = a.rest();
+    for i in 0..200 {
+        rest.trigger(json!({"name": "n", "channel": "news", "data": i.to_string()}));
+    }
+    rest.trigger(json!({"name": "end", "channel": "news", "data": "e"}));
+    for ws in &mut subs {
+        expect_numbered(ws, "news", 200);
+        // Anything doubled would come before the marker, which comes last.
+        assert_eq!(ws.expect_event("end", "news"), "e");
+    }
+    for ws in &mut subs {
+        ws.ping_pong();
+    }
+    assert!(b.metric("corecast_cluster_records_received_total").unwrap() >= 201);
+    assert!(a.metric("corecast_cluster_records_sent_total").unwrap() >= 201);
+    assert_eq!(a.metric("corecast_cluster_records_received_total"), Some(0));
+}
+
+#[test]
+fn socket_id_exclusion_works_across_nodes() {
+    let redis = Redis::start();
+    let a = Server::node(&redis, &[]);
+    let b = Server::node(&redis, &[]);
+    let mut excluded = b.connect();
+    excluded.subscribe_ok("room");
+    let mut other_b = b.connect();
+    other_b.subscribe_ok("room");
+    let mut on_a = a.connect();
+    on_a.subscribe_ok("room");
+    let mut rest = a.rest();
+    rest.trigger(json!({"name": "x", "channel": "room", "data": "1",
+        "socket_id": excluded.socket_id}));
+    let batch = json!({"batch": [{"name": "x", "channel": "room", "data": "2",
+        "socket_id": excluded.socket_id}]});
+    assert_eq!(rest.post("batch_events", &batch).ok(), &json!({}));
+    rest.trigger(json!({"name": "all", "channel": "room", "data": "3"}));
+    for ws in [&mut other_b, &mut on_a] {
+        assert_eq!(ws.expect_event("x", "room"), "1");
+        assert_eq!(ws.expect_event("x", "room"), "2");
+        assert_eq!(ws.expect_event("all", "room"), "3");
+    }
+    // Its first message is the unexcluded one: both excluded events were skipped.
+    assert_eq!(excluded.expect_event("all", "room"), "3");
+}
+
+#[test]
+fn client_events_and_user_messages_cross_nodes() {
+    let redis = Redis::start();
+    let apps = json!([{"id": "ce", "key": "ce-key", "secret": "ce-secret",
+        "enable_client_messages": true}]);
+    let url = redis.url();
+    let envs = [
+        ("CORECAST_REDIS_URL", url.as_str()),
+        ("CORECAST_REDIS_PREFIX", common::cluster::PREFIX),
+    ];
+    let a = Server::with_apps(apps.clone(), &envs);
+    let b = Server::with_apps(apps, &envs);
+    let app = App::new("ce", "ce-key", "ce-secret");
+    let mut sender = a.connect();
+    sender.subscribe_private(&app, "private-chat");
+    let mut receiver = b.connect();
+    receiver.subscribe_private(&app, "private-chat");
+    sender.send_json(&json!({"event": "client-typing", "channel": "private-chat",
+        "data": {"who": "a"}}));
+    let got = receiver.recv_json();
+    assert_eq!(got["event"], "client-typing", "{got}");
+    assert_eq!(got["channel"], "private-chat", "{got}");
+    // The sender never gets its own client event back, from any node.
+    a.rest()
+        .trigger(json!({"name": "marker", "channel": "private-chat", "data": "m"}));
+    assert_eq!(sender.expect_event("marker", "private-chat"), "m");
+    assert_eq!(receiver.expect_event("marker", "private-chat"), "m");
+
+    // A user signed in on B gets a message sent to it through A.
+    let reply = receiver.signin(&app, r#"{"id":"u1"}"#);
+    assert_eq!(reply["event"], "pusher:signin_success", "{reply}");
+    receiver.subscribe_ok("#server-to-user-u1");
+    a.rest()
+        .trigger(json!({"name": "hello", "channel": "#server-to-user-u1", "data": "hi"}));
+    assert_eq!(receiver.expect_event("hello", "#server-to-user-u1"), "hi");
+}
+
+#[test]
+fn cache_channel_events_reach_later_subscribers_on_other_nodes() {
+    let redis = Redis::start();
+    let a = Server::node(&redis, &[]);
+    let b = Server::node(&redis, &[]);
+    let mut live = b.connect();
+    live.subscribe_ok("cache-score");
+    let _ = live.recv_json(); // pusher:cache_miss
+    a.rest()
+        .trigger(json!({"name": "score", "channel": "cache-score", "data": "3-1"}));
+    // Once the live subscriber on B has it, B keeps it for later subscribers.
+    assert_eq!(live.expect_event("score", "cache-score"), "3-1");
+    let mut late = b.connect();
+    late.subscribe_ok("cache-score");
+    assert_eq!(late.recv_json(), event("score", "cache-score", "3-1"));
+}
+
+/// A raw member of `channel` on `node`, known to be subscribed (a ping was answered).
+fn raw_member(node: &Server, channel: &str) -> Ws {
+    let mut ws = node.raw(channel, "");
+    ws.send(Message::Ping(b"up".to_vec().into()));
+    loop {
+        match ws.recv() {
+            Message::Pong(_) => return ws,
+            Message::Ping(_) => continue,
+            other => panic!("unexpected {other:?} before the pong"),
+        }
+    }
+}
+
+#[test]
+fn raw_channel_messages_cross_nodes() {
+    let redis = Redis::start();
+    let a = Server::node(&redis, &[]);
+    let b = Server::node(&redis, &[]);
+    let mut on_a = raw_member(&a, "room-7");
+    let mut on_b = raw_member(&b, "room-7");
+    on_a.send_text(r#"{"event":"say","data":"hé"}"#);
+    assert_eq!(on_b.recv_text(), r#"{"event":"say","data":"hé"}"#);
+    on_a.send(Message::Binary(vec![0u8, 1, 255].into()));
+    match on_b.recv() {
+        Message::Binary(b) => assert_eq!(&b[..], [0u8, 1, 255]),
+        other => panic!("expected the binary message, got {other:?}"),
+    }
+    let publish = json!({"key": b.app.key, "secret": b.app.secret, "channelId": "room-7",
+        "message": {"from": "api"}});
+    let reply = b.rest().send(
+        "POST",
+        "/api/publish",
+        publish.to_string().as_bytes(),
+        &[("Content-Type", "application/json")],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(on_a.recv_text(), r#"{"from":"api"}"#);
+    assert_eq!(on_b.recv_text(), r#"{"from":"api"}"#);
+    // The sender did not get its own messages back (no notify_self), from any node.
+    on_a.assert_silent(std::time::Duration::from_millis(300));
+}
+
+#[test]
+fn a_burst_of_publishes_costs_far_fewer_redis_publishes() {
+    let redis = Redis::start();
+    let a = Server::node(&redis, &[]);
+    let b = Server::node(&redis, &[]);
+    let mut sub = b.connect();
+    sub.subscribe_ok("burst");
+    let before = redis.calls("publish");
+    let bodies: Vec<Value> = (0..1000)
+        .map(|i| json!({"name": "n", "channel": "burst", "data": i.to_string()}))
+        .collect();
+    a.publish_burst(&bodies);
+    expect_numbered(&mut sub, "burst", 1000);
+    let publishes = redis.calls("publish") - before;
+    let envelopes = a.metric("corecast_cluster_envelopes_sent_total").unwrap();
+    assert!(
+        publishes < 250,
+        "1,000 publishes cost {publishes} PUBLISH calls ({envelopes} envelopes)"
+    );
+    assert_eq!(a.metric("corecast_cluster_records_sent_total"), Some(1000));
+    assert_eq!(
+        b.metric("corecast_cluster_records_received_total"),
+        Some(1000)
+    );
+}
+
+#[test]
+fn presence_member_events_stay_on_their_node() {
+    let redis = Redis::start();
+    let a = Server::node(&redis, &[]);
+    let b = Server::node(&redis, &[]);
+    let app = a.app.clone();
+    let mut watcher = b.connect();
+    let reply = watcher.join_presence(&app, "presence-room", r#"{"user_id":"w"}"#);
+    assert_eq!(presence_of(&reply, "presence-room")["count"], 1);
+    let mut joiner = a.connect();
+    let reply = joiner.join_presence(&app, "presence-room", r#"{"user_id":"j"}"#);
+    assert_eq!(presence_of(&reply, "presence-room")["count"], 1);
+    // Nothing of A's member list reaches B in this phase: the next message is the marker.
+    a.rest()
+        .trigger(json!({"name": "marker", "channel": "presence-room", "data": "m"}));
+    assert_eq!(watcher.expect_event("marker", "presence-room"), "m");
+    assert_eq!(joiner.expect_event("marker", "presence-room"), "m");
+}
