@@ -221,3 +221,68 @@ fn presence_member_events_stay_on_their_node() {
     assert_eq!(watcher.expect_event("marker", "presence-room"), "m");
     assert_eq!(joiner.expect_event("marker", "presence-room"), "m");
 }
+
+#[test]
+fn envelopes_on_the_bus_follow_the_wire_format() {
+    let redis = Redis::start();
+    let a = Server::node(&redis, &[]);
+    let bus = format!("{}:b", common::cluster::PREFIX);
+    let node_key = a
+        .output()
+        .split("(node ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("node key in the banner")
+        .to_string();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    con.set_read_timeout(Some(common::WAIT)).unwrap();
+    let mut pubsub = con.as_pubsub();
+    pubsub.subscribe(&bus).unwrap();
+    a.rest()
+        .trigger(json!({"name": "my-event", "channel": "news", "data": "{\"hello\":1}"}));
+    let msg = pubsub.get_message().expect("an envelope within the bound");
+    let envelope: Value = serde_json::from_slice(msg.get_payload_bytes()).unwrap();
+    assert_eq!(
+        envelope,
+        json!({"v": 1, "n": node_key, "s": 1, "r": [{"k": "e", "a": "app-id", "c": "news",
+            "d": {"event": "my-event", "channel": "news", "data": "{\"hello\":1}"}}]})
+    );
+}
+
+#[test]
+fn envelopes_from_other_nodes_are_delivered_once_and_bad_ones_dropped() {
+    let redis = Redis::start();
+    let a = Server::node(&redis, &[]);
+    let bus = format!("{}:b", common::cluster::PREFIX);
+    let mut sub = a.connect();
+    sub.subscribe_ok("my-channel");
+    let publish = |payload: &str| {
+        redis.cmd(&["PUBLISH", &bus, payload]);
+    };
+    let spec_example = r#"{"v":1,"n":"9f2c41d07ab3e615.1","s":42,"r":[{"k":"e","a":"app-id","c":"my-channel","d":{"event":"my-event","channel":"my-channel","data":"{\"hello\":\"world\"}"}}]}"#;
+    publish(spec_example);
+    assert_eq!(
+        sub.recv_json(),
+        event("my-event", "my-channel", r#"{"hello":"world"}"#)
+    );
+    publish(spec_example); // the same `s` again: a repeat
+    publish(r#"{"v":2,"n":"9f2c41d07ab3e615.1","s":43,"r":[]}"#);
+    publish("not json");
+    publish(
+        r#"{"v":1,"n":"9f2c41d07ab3e615.1","s":44,"r":[
+            {"k":"later-kind","a":"app-id","c":"my-channel"},
+            {"k":"e","a":"no-such-app","c":"my-channel","d":{"event":"x"}},
+            {"k":"e","a":"app-id","c":"my-channel","d":{"event":"marker","channel":"my-channel","data":"m"},"new-field":1}
+        ]}"#,
+    );
+    // The marker is the next message: nothing of the dropped envelopes or records arrived.
+    assert_eq!(sub.expect_event("marker", "my-channel"), "m");
+    let dropped = "corecast_cluster_dropped_envelopes_total";
+    a.wait_metric(&format!("{dropped}{{reason=\"duplicate\"}}"), 1);
+    a.wait_metric(&format!("{dropped}{{reason=\"version\"}}"), 1);
+    a.wait_metric(&format!("{dropped}{{reason=\"invalid\"}}"), 1);
+    a.wait_metric("corecast_cluster_invalid_records_total", 1);
+    a.wait_metric("corecast_cluster_envelopes_received_total", 2);
+    a.wait_metric("corecast_cluster_records_received_total", 2);
+}
