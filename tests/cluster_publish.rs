@@ -286,3 +286,39 @@ fn envelopes_from_other_nodes_are_delivered_once_and_bad_ones_dropped() {
     a.wait_metric("corecast_cluster_envelopes_received_total", 2);
     a.wait_metric("corecast_cluster_records_received_total", 2);
 }
+
+#[test]
+fn large_bursts_are_split_into_envelopes_of_at_most_512_kib() {
+    let redis = Redis::start();
+    let a = Server::node(&redis, &[]);
+    let b = Server::node(&redis, &[]);
+    let mut sub = b.connect();
+    sub.subscribe_ok("big");
+    let bus = format!("{}:b", common::cluster::PREFIX);
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    con.set_read_timeout(Some(common::WAIT)).unwrap();
+    let mut pubsub = con.as_pubsub();
+    pubsub.subscribe(&bus).unwrap();
+    let filler = "x".repeat(8000);
+    let bodies: Vec<Value> = (0..200)
+        .map(|i| json!({"name": "n", "channel": "big", "data": format!("{i}:{filler}")}))
+        .collect();
+    a.publish_burst(&bodies);
+    for i in 0..200 {
+        let data = sub.expect_event("n", "big");
+        assert_eq!(data, json!(format!("{i}:{filler}")), "event {i}");
+    }
+    let mut records = 0;
+    let mut envelopes = 0;
+    while records < 200 {
+        let msg = pubsub.get_message().expect("the envelopes of the burst");
+        let payload = msg.get_payload_bytes();
+        assert!(payload.len() <= 512 * 1024, "{} bytes", payload.len());
+        let env: Value = serde_json::from_slice(payload).unwrap();
+        records += env["r"].as_array().unwrap().len();
+        envelopes += 1;
+    }
+    assert_eq!(records, 200);
+    assert!(envelopes >= 4, "1.6 MB of records in {envelopes} envelopes");
+}

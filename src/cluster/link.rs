@@ -18,14 +18,14 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
-use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
-use redis::{AsyncConnectionConfig, Client};
-use thiserror::Error;
+use redis::aio::MultiplexedConnection;
+use redis::Client;
 use tracing::{info, warn};
 
 use super::buffer::{OutageBuffer, Pending};
 use super::deliver::to_broadcast;
 use super::envelope::{self, DecodeError, Envelope, Incoming, Packer};
+use super::session::{first_session, open, within, Backoff, Lost, Session};
 use super::shard_link::LinkPorts;
 use super::stats::add;
 use super::ClusterError;
@@ -36,9 +36,6 @@ pub const STARTUP_WAIT: Duration = Duration::from_secs(10);
 
 /// Period of the `PING` on both connections, and how long a `PONG` may take.
 const PING_EVERY: Duration = Duration::from_secs(1);
-
-/// Longest a connection attempt or a command reply may take.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the link needs to know.
 pub struct LinkSetup {
@@ -56,24 +53,6 @@ pub struct LinkSetup {
     pub buffer_age: Duration,
     /// Core to pin the thread to.
     pub core: Option<usize>,
-}
-
-/// Why a session with Redis ended.
-#[derive(Debug, Error)]
-enum Lost {
-    #[error("{0}")]
-    Redis(#[from] redis::RedisError),
-    #[error("no reply within {0:?} to {1}")]
-    Timeout(Duration, &'static str),
-    #[error("the subscription connection closed")]
-    Closed,
-}
-
-/// A live pair of connections.
-struct Session {
-    cmd: MultiplexedConnection,
-    sink: PubSubSink,
-    stream: PubSubStream,
 }
 
 /// Starts the link thread; returns once it reached Redis, or the reason it could not within
@@ -111,6 +90,8 @@ pub fn spawn(setup: LinkSetup, ports: LinkPorts) -> Result<(), ClusterError> {
                 };
                 ports.stats.connected.store(true, Ordering::Relaxed);
                 let _ = ready_tx.send(Ok(()));
+                // Should the link ever stop (a panic), `/ready` must not keep saying 200.
+                let _down_on_exit = DownOnExit(Arc::clone(&ports.stats));
                 Link::new(client, setup, ports).run(session).await;
             });
         })
@@ -130,60 +111,12 @@ pub fn spawn(setup: LinkSetup, ports: LinkPorts) -> Result<(), ClusterError> {
     }
 }
 
-/// Tries to open a session until [`STARTUP_WAIT`] has passed.
-async fn first_session(client: &Client, bus: &str) -> Result<Session, Lost> {
-    let deadline = Instant::now() + STARTUP_WAIT;
-    let mut backoff = Backoff::default();
-    loop {
-        match open(client, bus).await {
-            Ok(s) => return Ok(s),
-            Err(e) => {
-                let delay = backoff.next_delay(fastrand::f64());
-                if Instant::now() + delay >= deadline {
-                    return Err(e);
-                }
-                tokio::time::sleep(delay).await;
-            }
-        }
-    }
-}
+/// Marks the link as not connected when dropped.
+struct DownOnExit(Arc<super::stats::LinkStats>);
 
-/// Connects both connections and subscribes to the bus.
-async fn open(client: &Client, bus: &str) -> Result<Session, Lost> {
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(REPLY_TIMEOUT))
-        .set_response_timeout(Some(REPLY_TIMEOUT));
-    let cmd = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await?;
-    let pubsub = within(REPLY_TIMEOUT, "connect", client.get_async_pubsub()).await??;
-    let (mut sink, stream) = pubsub.split();
-    within(REPLY_TIMEOUT, "SUBSCRIBE", sink.subscribe(bus)).await??;
-    Ok(Session { cmd, sink, stream })
-}
-
-async fn within<T>(
-    limit: Duration,
-    what: &'static str,
-    f: impl std::future::Future<Output = T>,
-) -> Result<T, Lost> {
-    tokio::time::timeout(limit, f)
-        .await
-        .map_err(|_| Lost::Timeout(limit, what))
-}
-
-/// Reconnect delays: 100 ms doubling up to 2 s, each ±20 %.
-#[derive(Debug, Default)]
-pub struct Backoff {
-    attempt: u32,
-}
-
-impl Backoff {
-    /// The next delay; `unit` is a random number in `[0, 1)` for the jitter.
-    pub fn next_delay(&mut self, unit: f64) -> Duration {
-        let base = 100u64.saturating_mul(1 << self.attempt.min(5)).min(2000) as f64;
-        self.attempt = self.attempt.saturating_add(1);
-        Duration::from_millis((base * (0.8 + 0.4 * unit)) as u64)
+impl Drop for DownOnExit {
+    fn drop(&mut self) {
+        self.0.connected.store(false, Ordering::Relaxed);
     }
 }
 
@@ -413,21 +346,5 @@ impl Link {
         for port in &mut self.ports.shards {
             port.deliver(Arc::clone(&batch));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Backoff;
-    use std::time::Duration;
-
-    #[test]
-    fn backoff_doubles_to_two_seconds_with_jitter() {
-        let mut b = Backoff::default();
-        let mids: Vec<u128> = (0..7).map(|_| b.next_delay(0.5).as_millis()).collect();
-        assert_eq!(mids, [100, 200, 400, 800, 1600, 2000, 2000]);
-        let mut b = Backoff::default();
-        assert_eq!(b.next_delay(0.0), Duration::from_millis(80));
-        assert_eq!(b.next_delay(0.999_999), Duration::from_millis(239));
     }
 }

@@ -3,7 +3,7 @@
 //! shard pays one predictable branch per publish.
 //!
 //! This module owns the **link**: one plain thread per node that alone holds the Redis
-//! connections ([`link`]); the records shards hand it and the envelopes on the bus channel
+//! connections ([`link`], one session of them in `session`); the records shards hand it and the envelopes on the bus channel
 //! `P:b` ([`envelope`]); the way records and received batches cross between the shards and the
 //! link ([`shard_link`]); the outage buffer ([`buffer`]); and the link's counters ([`stats`]).
 //! Shards never block on Redis and never hold a Redis socket.
@@ -30,6 +30,7 @@ pub mod buffer;
 pub mod deliver;
 pub mod envelope;
 pub mod link;
+mod session;
 pub mod shard_link;
 pub mod stats;
 

@@ -11,7 +11,8 @@ pub struct ClusterSettings {
     /// Redis URL (`redis://[user:pass@]host:port[/db]`); set: cluster mode, unset: single node.
     #[arg(long, env = "CORECAST_REDIS_URL", value_parser = redis_url)]
     pub redis_url: Option<RedisUrl>,
-    /// Prefix of every Redis key and pub/sub channel of this cluster.
+    /// Prefix of every Redis key and pub/sub channel of this cluster (pub/sub ignores the
+    /// database number: clusters sharing one Redis need different prefixes).
     #[arg(long, env = "CORECAST_REDIS_PREFIX", default_value = "corecast", value_parser = redis_prefix)]
     pub redis_prefix: String,
     /// Outbound records kept while Redis is unreachable, in KiB (oldest dropped beyond it).
