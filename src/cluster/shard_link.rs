@@ -16,13 +16,15 @@ use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use futures_lite::AsyncReadExt;
 use tokio::sync::Notify;
 
 use crate::bus::Broadcast;
+use crate::protocol::SocketId;
 
-use super::envelope::Record;
+use super::envelope::{EventRecord, Record};
 use super::stats::LinkStats;
 
 /// Received broadcasts, shared by every shard.
@@ -157,6 +159,24 @@ impl ShardLink {
             })
             .detach();
         }
+    }
+
+    /// Queues the `e` record of a publish: `frame` is what this node's subscribers got.
+    pub fn publish(
+        self: &Rc<Self>,
+        app: u32,
+        channel: &str,
+        frame: &Bytes,
+        except: Option<SocketId>,
+        cached: bool,
+    ) {
+        self.send(Record::Event(EventRecord {
+            app,
+            channel: channel.into(),
+            frame: frame.clone(),
+            except,
+            cached,
+        }));
     }
 
     /// Hands the pending records to the link and wakes it.

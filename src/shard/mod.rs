@@ -270,7 +270,9 @@ impl Shard {
     /// Publishes a framed event to every subscriber of `channel` on every shard, and (in
     /// cluster mode) on every other node.
     pub fn publish(&self, app: u32, channel: &str, frame: Bytes, except: Option<SocketId>) {
-        self.to_cluster(app, channel, &frame, except, false);
+        if let Some(link) = &self.cluster {
+            link.publish(app, channel, &frame, except, false);
+        }
         self.fan_out(app, channel, frame, except, None);
     }
 
@@ -284,7 +286,9 @@ impl Shard {
         except: Option<SocketId>,
         data: &str,
     ) {
-        self.to_cluster(app, channel, &frame, except, true);
+        if let Some(link) = &self.cluster {
+            link.publish(app, channel, &frame, except, true);
+        }
         self.fan_out(app, channel, frame, except, Some(Arc::from(data)));
     }
 
@@ -292,26 +296,6 @@ impl Shard {
     /// describe this node's own state, such as its presence members).
     pub fn publish_on_node(&self, app: u32, channel: &str, frame: Bytes, except: Option<SocketId>) {
         self.fan_out(app, channel, frame, except, None);
-    }
-
-    /// Hands the publish to the link for the other nodes (cluster mode only).
-    fn to_cluster(
-        &self,
-        app: u32,
-        channel: &str,
-        frame: &Bytes,
-        except: Option<SocketId>,
-        cached: bool,
-    ) {
-        if let Some(link) = &self.cluster {
-            link.send(crate::cluster::Record::Event(crate::cluster::EventRecord {
-                app,
-                channel: channel.into(),
-                frame: frame.clone(),
-                except,
-                cached,
-            }));
-        }
     }
 
     fn fan_out(
