@@ -13,7 +13,10 @@ use crate::protocol::flavour::Flavour;
 use crate::protocol::origin::AllowedOrigins;
 use thiserror::Error;
 
+mod cluster;
 mod policy;
+
+pub use cluster::{ClusterSettings, RedisUrl};
 
 use policy::{auth_timeout, check_policy, origin_entry, MAX_AUTH_TIMEOUT};
 
@@ -156,6 +159,9 @@ pub struct Settings {
     /// Log line format on stderr: `text` (human-readable) or `json` (one object per line).
     #[arg(long, env = "CORECAST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Cluster mode over Redis.
+    #[command(flatten)]
+    pub cluster: ClusterSettings,
 }
 
 /// One app as written in the apps file.

@@ -13,6 +13,7 @@
 //! - [`http`]: HTTP/1.1 request heads and responses (IO-free, on `httparse`).
 //! - [`shard`]: per-core state: connections, local subscriber tables, owned channel state.
 //! - [`bus`]: batched cross-shard messages over lock-free queues.
+//! - [`cluster`]: cluster mode over Redis: the link thread, bus envelopes, cross-node publish.
 //! - [`api`]: the REST API under `/apps/{app_id}/…`, and `POST /api/publish` for raw channels.
 //! - [`rate_limit`]: per-app REST rate limits shared by all shards (fixed one-second windows).
 //! - [`transport`]: sockets: listeners, TLS ([`transport::tls`]: certificates, reload),
@@ -27,6 +28,7 @@ pub mod api;
 pub mod auth;
 pub mod bus;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod host;
 pub mod http;

@@ -65,7 +65,7 @@ fn main() {
     println!("corecast {}", env!("CARGO_PKG_VERSION"));
     println!("  shards:   {} ({})", server.cores.len(), pins.join(", "));
     println!("  apps:     {}", summary_apps.join("; "));
-    println!("  adapter:  local (single node)");
+    println!("  adapter:  {}", server.adapter);
     println!(
         "  limits:   open files {}, memlock {} KiB, io memory {} KiB/shard, max connections {}, \
          activity timeout {} s, pong timeout {} s, event data {} KiB, message {} KiB, outbox {} KiB",

@@ -16,6 +16,7 @@ use thiserror::Error;
 use tracing::warn;
 
 use crate::bus;
+use crate::cluster::{self, ClusterError};
 use crate::config::{Config, ConfigError, Settings};
 use crate::limits;
 use crate::protocol::codes::CloseCode;
@@ -35,6 +36,9 @@ pub enum StartError {
     /// Binding or starting an executor failed.
     #[error("{0}")]
     Io(String),
+    /// Cluster mode could not start.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
 }
 
 /// A started server.
@@ -49,6 +53,8 @@ pub struct Server {
     pub cores: Vec<usize>,
     /// Limits in force.
     pub limits: limits::Limits,
+    /// How this node reaches others: `local (single node)` or `redis <url> (node <key>)`.
+    pub adapter: String,
     handles: Vec<ExecutorJoinHandle<()>>,
 }
 
@@ -101,6 +107,12 @@ pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, S
         )?),
     };
     let plain_addr = plain.as_ref().map(|(_, a)| *a);
+    let cluster = cluster::start(&config, shards, &cores)?;
+    let adapter = cluster.as_ref().map_or_else(
+        || "local (single node)".to_string(),
+        |c| c.description.clone(),
+    );
+    let mut links = cluster.map(|c| c.ends.into_iter());
     let config = Arc::new(config);
     let globals = Arc::new(Globals::new(config.apps.len()));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
@@ -115,13 +127,20 @@ pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, S
             ready_tx.clone(),
             tls.clone(),
         );
+        let link = links.as_mut().and_then(Iterator::next);
         let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&format!("corecast-shard-{id}"))
             .io_memory(io_memory)
             .ring_depth(RING_DEPTH)
             .spawn(move || async move {
                 let (bus, inbox) = ends.connect().await;
-                let shard = Rc::new(Shard::new(config, globals, Rc::new(bus)));
+                let mut shard = Shard::new(config, globals, Rc::new(bus));
+                let link_inbox = link.map(|ends| {
+                    let (link, inbox) = ends.connect();
+                    shard.cluster = Some(link);
+                    inbox
+                });
+                let shard = Rc::new(shard);
                 let listeners = match (listen(addr), plain_addr.map(listen).transpose()) {
                     (Ok(l), Ok(p)) => (l, p),
                     (Err(e), _) | (_, Err(e)) => {
@@ -135,6 +154,10 @@ pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, S
                 let _ = ready.send(Ok(()));
                 let s = Rc::clone(&shard);
                 glommio::spawn_local(inbox.run(move |m| s.handle_bus(m))).detach();
+                if let Some(inbox) = link_inbox {
+                    let s = Rc::clone(&shard);
+                    glommio::spawn_local(inbox.run(move |b| s.on_broadcast(b))).detach();
+                }
                 glommio::spawn_local(sweep(Rc::clone(&shard))).detach();
                 let (listener, plain) = listeners;
                 if let Some(plain) = plain {
@@ -164,6 +187,7 @@ pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, S
         plain_addr,
         cores: pinned,
         limits,
+        adapter,
         handles,
     })
 }
@@ -271,7 +295,7 @@ async fn sweep(shard: Rc<Shard>) {
         }
         shard.expire_unauthorized(Instant::now());
         tick += 1;
-        if tick % 4 != 0 {
+        if !tick.is_multiple_of(4) {
             continue;
         }
         let now = Instant::now();

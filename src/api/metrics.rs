@@ -34,6 +34,9 @@ pub async fn render(shard: &Rc<Shard>) -> Response {
         }
     }
     rate_limited(&mut out, &shard.config.apps, &stats);
+    if let Some(link) = &shard.cluster {
+        link.stats.render(&mut out);
+    }
     Response {
         status: 200,
         body: out.into_bytes(),

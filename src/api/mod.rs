@@ -32,6 +32,9 @@ async fn route(shard: &Rc<Shard>, head: &RequestHead, body: &[u8]) -> Result<Res
     if path == "/up" || path.starts_with("/up/") {
         return Ok(json_response(200, r#"{"ok":true}"#));
     }
+    if path == "/ready" {
+        return Ok(ready(shard));
+    }
     if path == "/metrics" && head.method == "GET" {
         return Ok(metrics::render(shard).await);
     }
@@ -81,6 +84,18 @@ async fn route(shard: &Rc<Shard>, head: &RequestHead, body: &[u8]) -> Result<Res
             shard.terminate_user(app.index, &user);
             Ok(json_response(200, "{}"))
         }
+    }
+}
+
+/// `GET /ready`: 200 while this node can serve its part of the cluster (always, single
+/// node); 503 while it cannot reach Redis (local traffic still works, `/up` stays 200).
+fn ready(shard: &Shard) -> Response {
+    match &shard.cluster {
+        Some(link) if !link.stats.is_connected() => json_response(
+            503,
+            r#"{"error":"Cannot reach Redis: cross-node delivery is paused"}"#,
+        ),
+        _ => json_response(200, r#"{"ok":true}"#),
     }
 }
 

@@ -124,7 +124,7 @@ impl Shard {
                         &added,
                     );
                     let json = self.app(j.app).event_prefix.outbound(json);
-                    self.publish(
+                    self.publish_on_node(
                         j.app,
                         &j.channel,
                         frame::text_frame(json.as_bytes()),
@@ -165,7 +165,7 @@ impl Shard {
         };
         if let Some(json) = joined {
             let listeners = raw::presence_listeners(&j.channel);
-            self.publish(
+            self.publish_on_node(
                 j.app,
                 &listeners,
                 frame::text_frame(json.as_bytes()),
@@ -261,7 +261,12 @@ impl Shard {
                         raw::member_event("system:member_left", &member, members.into_iter());
                     drop(rooms);
                     let listeners = raw::presence_listeners(&l.channel);
-                    self.publish(l.app, &listeners, frame::text_frame(json.as_bytes()), None);
+                    self.publish_on_node(
+                        l.app,
+                        &listeners,
+                        frame::text_frame(json.as_bytes()),
+                        None,
+                    );
                 }
                 return;
             }
@@ -269,7 +274,7 @@ impl Shard {
             let json =
                 outbound::internal_event("pusher_internal:member_removed", &l.channel, &data);
             let json = self.app(l.app).event_prefix.outbound(json);
-            self.publish(l.app, &l.channel, frame::text_frame(json.as_bytes()), None);
+            self.publish_on_node(l.app, &l.channel, frame::text_frame(json.as_bytes()), None);
         }
     }
 }

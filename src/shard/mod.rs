@@ -98,6 +98,8 @@ pub struct Shard {
     deadlines: RefCell<authorization::Deadlines>,
     /// REST requests this shard refused over an app's rate limit.
     pub rate_limited: Refusals,
+    /// The node's link to the other nodes (cluster mode only).
+    pub cluster: Option<Rc<crate::cluster::ShardLink>>,
 }
 
 /// Close reason for a consumer that fell too far behind.
@@ -127,6 +129,7 @@ impl Shard {
             scratch: RefCell::new(vec![0; SCRATCH_BYTES]),
             deadlines: RefCell::new(authorization::Deadlines::default()),
             rate_limited: Refusals::new(apps),
+            cluster: None,
         }
     }
 
@@ -264,13 +267,17 @@ impl Shard {
         }
     }
 
-    /// Publishes a framed event to every subscriber of `channel` on every shard.
+    /// Publishes a framed event to every subscriber of `channel` on every shard, and (in
+    /// cluster mode) on every other node.
     pub fn publish(&self, app: u32, channel: &str, frame: Bytes, except: Option<SocketId>) {
+        if let Some(link) = &self.cluster {
+            link.publish(app, channel, &frame, except, false);
+        }
         self.fan_out(app, channel, frame, except, None);
     }
 
     /// Publishes to a cache channel: delivered like [`Shard::publish`], and kept as the
-    /// channel's last event on every shard.
+    /// channel's last event on every shard (and node).
     pub fn publish_cached(
         &self,
         app: u32,
@@ -279,7 +286,16 @@ impl Shard {
         except: Option<SocketId>,
         data: &str,
     ) {
+        if let Some(link) = &self.cluster {
+            link.publish(app, channel, &frame, except, true);
+        }
         self.fan_out(app, channel, frame, except, Some(Arc::from(data)));
+    }
+
+    /// Publishes to the subscribers of `channel` on this node's shards only (events that
+    /// describe this node's own state, such as its presence members).
+    pub fn publish_on_node(&self, app: u32, channel: &str, frame: Bytes, except: Option<SocketId>) {
+        self.fan_out(app, channel, frame, except, None);
     }
 
     fn fan_out(
@@ -350,18 +366,26 @@ impl Shard {
         }
     }
 
+    /// Delivers a broadcast from another shard or node to this shard's subscribers (and keeps
+    /// a cache channel's event).
+    pub fn on_broadcast(&self, b: &Broadcast) {
+        if let Some(data) = &b.cache {
+            let now = Instant::now();
+            self.cache.borrow_mut().store(
+                b.app,
+                &b.channel,
+                b.frame.clone(),
+                Arc::clone(data),
+                now,
+            );
+        }
+        self.deliver_local(b.app, &b.channel, &b.frame, b.except)
+    }
+
     /// Handles one message from another shard.
     pub fn handle_bus(&self, msg: BusMessage) {
         match msg {
-            BusMessage::Broadcast(b) => {
-                if let Some(data) = b.cache {
-                    let now = Instant::now();
-                    self.cache
-                        .borrow_mut()
-                        .store(b.app, &b.channel, b.frame.clone(), data, now);
-                }
-                self.deliver_local(b.app, &b.channel, &b.frame, b.except)
-            }
+            BusMessage::Broadcast(b) => self.on_broadcast(&b),
             BusMessage::PresenceJoin(j) => self.on_presence_join(j),
             BusMessage::PresenceJoined(j) => self.on_presence_joined(j),
             BusMessage::PresenceLeave(l) => self.on_presence_leave(l),

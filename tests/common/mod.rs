@@ -6,9 +6,11 @@
 // Each test binary uses a different subset of the harness.
 #![allow(dead_code, unused_imports)]
 
+pub mod cluster;
 mod counters;
 pub mod pki;
 mod process;
+pub mod redis_server;
 mod rest;
 pub mod tls;
 mod ws;

@@ -304,14 +304,6 @@ impl Server {
         self.signed_bytes("POST", &path, &body)
     }
 
-    /// Sends `signal` (e.g. `libc::SIGHUP`) to the server process.
-    pub fn signal(&self, signal: i32) {
-        let pid = self.child.lock().unwrap().id() as i32;
-        // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
-        let r = unsafe { libc::kill(pid, signal) };
-        assert_eq!(r, 0, "kill({pid}, {signal}) failed");
-    }
-
     /// Waits (bounded by [`WAIT`]) until the server's output holds `needle` at least `count`
     /// times.
     pub fn wait_output(&self, needle: &str, count: usize) {
