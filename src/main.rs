@@ -45,10 +45,7 @@ fn main() {
         .collect();
     let tls = match Tls::from_settings(&config.settings) {
         Ok(tls) => tls,
-        Err(e) => {
-            eprintln!("corecast: {e}");
-            std::process::exit(2);
-        }
+        Err(e) => fatal(json, 2, &e.to_string()),
     };
     let s = config.settings.clone();
     let signals = Signals::block();

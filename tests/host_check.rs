@@ -183,3 +183,34 @@ fn the_banner_counts_the_warnings_check_prints() {
     };
     assert_eq!(line, expected, "check said:\n{report}");
 }
+
+#[test]
+fn tls_settings_the_server_would_refuse_are_a_refusal() {
+    let out = run(
+        "exec \"$0\" check",
+        &[("CORECAST_TLS_CERT", "/nonexistent/cert.pem")],
+    );
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let refused = refusals(&report);
+    assert_eq!(refused.len(), 1, "{report}");
+    assert!(
+        refused[0].contains("CORECAST_TLS_CERT is set but CORECAST_TLS_KEY is not"),
+        "{report}"
+    );
+    let out = run(
+        "exec \"$0\" check",
+        &[
+            ("CORECAST_TLS_CERT", "/nonexistent/cert.pem"),
+            ("CORECAST_TLS_KEY", "/nonexistent/key.pem"),
+        ],
+    );
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        refusals(&report)
+            .iter()
+            .any(|l| l.contains("CORECAST_TLS_CERT: cannot read")),
+        "{report}"
+    );
+}

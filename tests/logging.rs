@@ -95,3 +95,30 @@ fn text_stays_the_default_and_a_bad_format_is_refused_naming_the_variable() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("CORECAST_LOG_FORMAT"), "{stderr}");
 }
+
+#[test]
+fn a_refused_start_is_logged_as_json_too() {
+    // A configuration error, then a TLS error: each stops the start with one JSON line.
+    for (var, value, expected) in [
+        ("CORECAST_PLAIN_PORT", "6001", "CORECAST_PLAIN_PORT=6001"),
+        (
+            "CORECAST_TLS_CERT",
+            "cert.pem",
+            "CORECAST_TLS_CERT is set but CORECAST_TLS_KEY is not",
+        ),
+    ] {
+        let mut cmd = corecast_command();
+        cmd.env("CORECAST_LOG_FORMAT", "json")
+            .env("CORECAST_PORT", "6001")
+            .env(var, value);
+        let out = output_within(cmd, WAIT);
+        assert_eq!(out.status.code(), Some(2), "{var}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<String> = stderr.lines().map(str::to_string).collect();
+        let logs = parse_all(&lines);
+        assert_eq!(logs.len(), 1, "{var}: {stderr}");
+        assert_eq!(logs[0]["level"], "ERROR", "{var}: {stderr}");
+        let message = logs[0]["message"].as_str().unwrap_or("");
+        assert!(message.contains(expected), "{var}: {stderr}");
+    }
+}

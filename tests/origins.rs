@@ -6,10 +6,8 @@
 mod common;
 
 use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{Server, Ws, WAIT};
+use common::{corecast_command, output_within, Server, Ws, WAIT};
 use serde_json::{json, Value};
 
 /// Connects to `path` sending `origin` (none: no `Origin` header).
@@ -149,13 +147,38 @@ fn raw_upgrades_from_origins_off_the_list_get_an_error_and_4009() {
 
 /// Runs the server with `envs` and an apps file holding `apps`; returns its exit code and
 /// standard error (it must stop at once).
-fn start_refused(apps: Option<Value>, envs: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corecast"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CORECAST_") {
-            cmd.env_remove(k);
-        }
+#[test]
+fn an_origin_header_that_is_not_utf8_is_refused_not_taken_for_a_missing_one() {
+    use std::io::Write;
+    let server = Server::start(&[("CORECAST_ALLOWED_ORIGINS", "https://app.example.com")]);
+    let path = Server::pusher_path(&server.app.key);
+    let mut tcp = std::net::TcpStream::connect(server.addr).expect("connect");
+    tcp.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut request = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: https://app.example.com"
+    )
+    .into_bytes();
+    request.extend_from_slice(b"\xff\r\n\r\n");
+    tcp.write_all(&request).expect("write");
+    // Everything the server sends until it shuts its side (or the read times out).
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n @ 1..) = tcp.read(&mut chunk) {
+        got.extend_from_slice(&chunk[..n]);
     }
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 101"), "{got}");
+    assert!(
+        got.contains(r#""code":4009"#) && got.contains("Origin not allowed"),
+        "{got}"
+    );
+    assert!(!got.contains("connection_established"), "{got}");
+}
+
+fn start_refused(apps: Option<Value>, envs: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = corecast_command();
     cmd.env("CORECAST_HOST", "127.0.0.1")
         .env("CORECAST_PORT", "0");
     let path = std::env::temp_dir().join(format!("corecast-origins-{}.json", std::process::id()));
@@ -163,29 +186,13 @@ fn start_refused(apps: Option<Value>, envs: &[(&str, &str)]) -> (Option<i32>, St
         std::fs::write(&path, apps.to_string()).expect("write apps file");
         cmd.env("CORECAST_APPS_FILE", &path);
     }
-    cmd.envs(envs.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("run the server");
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the server") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = std::fs::remove_file(&path);
-            panic!("the server started instead of refusing (apps {apps:?}, env {envs:?})");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    cmd.envs(envs.iter().copied());
+    let out = output_within(cmd, WAIT);
     let _ = std::fs::remove_file(&path);
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        let _ = pipe.read_to_string(&mut stderr);
-    }
-    (status.code(), stderr)
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]

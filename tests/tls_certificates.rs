@@ -4,13 +4,9 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use common::pki::{Issued, TestCa};
 use common::tls::{Https, TlsWs};
-use common::{Server, WAIT};
+use common::{corecast_command, output_within, Server, WAIT};
 use corecast::transport::tls::fingerprint;
 use serde_json::json;
 
@@ -120,38 +116,14 @@ fn sighup_with_broken_files_keeps_the_old_certificate() {
 
 /// Runs the binary with `envs` and returns (exit code, stderr) once it exits.
 fn refused_start(envs: &[(&str, &str)]) -> (i32, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corecast"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CORECAST_") {
-            cmd.env_remove(k);
-        }
-    }
+    let mut cmd = corecast_command();
     cmd.env("CORECAST_HOST", "127.0.0.1")
         .env("CORECAST_PORT", "0")
         .env("CORECAST_SHARDS", "1")
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn the corecast binary");
-    let deadline = Instant::now() + WAIT * 2;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            return (status.code().unwrap_or(-1), err);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the server started with {envs:?} instead of refusing");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        .envs(envs.iter().copied());
+    let out = output_within(cmd, WAIT * 2);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap_or(-1), err)
 }
 
 #[test]

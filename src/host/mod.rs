@@ -2,8 +2,9 @@
 //! ([`readings`]), judges them against the current settings ([`verdict`], pure), and prints one
 //! line per limit with OK / what to raise / how. It changes nothing on the host. It refuses
 //! (exit status 1) exactly when the server would refuse to start: the same
-//! [`crate::limits`] rules, the apps and settings checks of [`Config`], and an io_uring ring
-//! that cannot be created; everything else is a warning or a note (exit status 0).
+//! [`crate::limits`] rules, the apps and settings checks of [`Config`], the TLS certificate
+//! and key ([`Tls`]), and an io_uring ring that cannot be created; everything else is a
+//! warning or a note (exit status 0).
 
 pub mod readings;
 pub mod verdict;
@@ -11,6 +12,7 @@ pub mod verdict;
 use std::fmt::Write as _;
 
 use crate::config::{Config, Settings};
+use crate::transport::tls::Tls;
 pub use readings::Readings;
 pub use verdict::{Finding, Level, Plan};
 
@@ -32,6 +34,14 @@ pub fn run(settings: Settings) -> i32 {
         findings.push(Finding {
             level: Level::Refuse,
             subject: "settings",
+            status: e.to_string(),
+            fix: None,
+        });
+    }
+    if let Err(e) = Tls::from_settings(&settings) {
+        findings.push(Finding {
+            level: Level::Refuse,
+            subject: "tls",
             status: e.to_string(),
             fix: None,
         });

@@ -205,13 +205,20 @@ impl AllowedOrigins {
     /// Whether an upgrade request with this `Origin` header value (`None`: no header) is
     /// accepted.
     pub fn allows(&self, origin: Option<&str>) -> bool {
+        self.allows_header(origin.map(str::as_bytes))
+    }
+
+    /// [`AllowedOrigins::allows`] for the header's raw bytes: a value that is not UTF-8 is
+    /// present but not a serialized origin (accepted only by `*`), not a missing header.
+    pub fn allows_header(&self, value: Option<&[u8]>) -> bool {
         if self.patterns.is_empty() {
             return true;
         }
-        let Some(origin) = origin else {
+        let Some(value) = value else {
             return true;
         };
-        match parse_origin(origin.trim()) {
+        let origin = std::str::from_utf8(value).ok();
+        match origin.and_then(|o| parse_origin(o.trim())) {
             Some(o) => self.patterns.iter().any(|p| p.matches(&o)),
             None => self.patterns.iter().any(|p| p.site.is_none()),
         }

@@ -31,7 +31,8 @@ pub trait Link: AsyncRead + AsyncWrite + AsRawFd + Unpin + 'static {
     /// left, `Pending` (registered) while the socket is full.
     fn poll_backlog(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 
-    /// Whether bytes taken by [`Link::poll_send`] still wait in the link.
+    /// Whether bytes taken by [`Link::poll_send`] still wait in the link (the `close_notify`
+    /// queued by [`Link::shutdown_write`] does not count).
     fn has_backlog(&self) -> bool;
 
     /// Ends the sending side after everything taken so far: at once for TCP; for TLS after a
@@ -152,7 +153,9 @@ impl Link for TlsLink {
     }
 
     fn has_backlog(&self) -> bool {
-        self.tls.get_ref().1.wants_write()
+        // Once closing, all that can wait is the `close_notify` (the frames were written before
+        // [`Link::shutdown_write`]): it is no reason to hold off the close linger.
+        !self.closing && self.tls.get_ref().1.wants_write()
     }
 
     fn shutdown_write(&mut self) {

@@ -42,7 +42,7 @@ pub fn admit(shard: &Shard, head: &RequestHead) -> Result<u32, (CloseCode, Strin
             Ok(_) => {}
         }
     }
-    if !app.allowed_origins.allows(head.header_str("origin")) {
+    if !app.allowed_origins.allows_header(head.header("origin")) {
         return Err((CloseCode::Unauthorized, ORIGIN_NOT_ALLOWED.to_string()));
     }
     if let Err(code) = shard.room_for(app) {

@@ -56,7 +56,7 @@ pub fn admit(shard: &Shard, head: &RequestHead, now: u64) -> Result<Admission, R
     if !app.enabled {
         return Err(RawRefusal::AppDisabled);
     }
-    if !app.allowed_origins.allows(head.header_str("origin")) {
+    if !app.allowed_origins.allows_header(head.header("origin")) {
         return Err(RawRefusal::OriginNotAllowed);
     }
     shard.room_for(app).map_err(RawRefusal::from_capacity)?;

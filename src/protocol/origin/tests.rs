@@ -95,6 +95,17 @@ fn opaque_or_malformed_origins_match_only_the_star() {
 #[test]
 fn a_missing_origin_is_accepted() {
     assert!(list(&["https://app.example.com"]).allows(None));
+    assert!(list(&["https://app.example.com"]).allows_header(None));
+}
+
+#[test]
+fn a_header_that_is_not_utf8_is_present_and_not_an_origin() {
+    let l = list(&["https://app.example.com"]);
+    assert!(l.allows_header(Some(b"https://app.example.com")));
+    assert!(!l.allows_header(Some(b"https://app.example.com\xff")));
+    assert!(!l.allows_header(Some(b"\xff")));
+    assert!(list(&["https://app.example.com", "*"]).allows_header(Some(b"\xff")));
+    assert!(list(&[]).allows_header(Some(b"\xff")));
 }
 
 #[test]
