@@ -18,6 +18,7 @@
 //! - [`transport`]: sockets: listeners, WebSocket (Pusher and raw) and HTTP connection loops.
 //! - [`server`]: starts the pinned shards.
 //! - [`signals`]: SIGTERM/SIGINT handling (drain, then exit).
+//! - [`webhooks`]: signed, batched, retried webhook POSTs on side threads; shards only enqueue.
 
 #![deny(missing_docs, unused_must_use)]
 
@@ -35,4 +36,5 @@ pub mod server;
 pub mod shard;
 pub mod signals;
 pub mod transport;
+pub mod webhooks;
 pub mod ws;

@@ -43,7 +43,7 @@ fn main() {
         .collect();
     let s = config.settings.clone();
     let signals = TerminationSignals::block();
-    let server = match server::start(config) {
+    let mut server = match server::start(config) {
         Ok(server) => server,
         Err(e) => fatal(json, 1, &format!("cannot start: {e}")),
     };
@@ -83,6 +83,13 @@ fn main() {
         eprintln!("corecast: {stopping}");
     }
     server.drain(Duration::from_secs(2));
+    let left = server.flush_webhooks(Duration::from_secs(s.webhook_flush_secs));
+    if left > 0 {
+        tracing::warn!(
+            events = left,
+            "webhook events still undelivered at exit: dropped"
+        );
+    }
     std::process::exit(0);
 }
 

@@ -46,6 +46,7 @@ pub struct Server {
     /// Limits in force.
     pub limits: limits::Limits,
     handles: Vec<ExecutorJoinHandle<()>>,
+    webhooks: Option<crate::webhooks::SenderHandle>,
 }
 
 impl Server {
@@ -57,6 +58,12 @@ impl Server {
         while Instant::now() < deadline && self.globals.connections.load(Ordering::Relaxed) > 0 {
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Sends the pending webhooks for at most `limit` (after [`Server::drain`]); returns the
+    /// events still undelivered then, which are dropped.
+    pub fn flush_webhooks(&mut self, limit: Duration) -> usize {
+        self.webhooks.take().map_or(0, |w| w.flush(limit))
     }
 
     /// Blocks until every shard has stopped.
@@ -87,7 +94,17 @@ pub fn start(config: Config) -> Result<Server, StartError> {
     let (reservation, addr) =
         reserve_port(SocketAddr::new(config.settings.host, config.settings.port))?;
     let config = Arc::new(config);
-    let globals = Arc::new(Globals::new(config.apps.len()));
+    let (outbox, webhooks) = match crate::webhooks::start(&config) {
+        Ok(Some((outbox, handle))) => (Some(outbox), Some(handle)),
+        Ok(None) => (None, None),
+        Err(e) => {
+            return Err(StartError::Io(format!(
+                "cannot start the webhook sender: {e}"
+            )))
+        }
+    };
+    let globals = Arc::new(Globals::new(config.apps.len()).with_webhooks(outbox));
+    let timers = crate::shard::hooks::needs_timers(&config.apps);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let mut handles = Vec::with_capacity(shards);
     let mut pinned = Vec::with_capacity(shards);
@@ -115,6 +132,10 @@ pub fn start(config: Config) -> Result<Server, StartError> {
                 let s = Rc::clone(&shard);
                 glommio::spawn_local(inbox.run(move |m| s.handle_bus(m))).detach();
                 glommio::spawn_local(sweep(Rc::clone(&shard))).detach();
+                if timers {
+                    glommio::spawn_local(crate::shard::hooks::run_timers(Rc::clone(&shard)))
+                        .detach();
+                }
                 transport::serve(shard, listener).await;
             })
             .map_err(|e| {
@@ -138,6 +159,7 @@ pub fn start(config: Config) -> Result<Server, StartError> {
         cores: pinned,
         limits,
         handles,
+        webhooks,
     })
 }
 

@@ -34,6 +34,10 @@ pub async fn render(shard: &Rc<Shard>) -> Response {
         }
     }
     rate_limited(&mut out, &shard.config.apps, &stats);
+    if let Some(outbox) = &shard.globals.webhooks {
+        let drops = stats.iter().map(|s| s.webhooks_dropped).sum();
+        outbox.stats.render(&mut out, drops, outbox.queued() as u64);
+    }
     Response {
         status: 200,
         body: out.into_bytes(),

@@ -45,7 +45,7 @@ impl Shard {
             conn.authorized |= super::authorization::authorizes(channel);
             conn.app
         };
-        self.channels.borrow_mut().add(app, channel, key);
+        self.add_local(app, channel, key);
         self.send_text(key, &outbound::subscription_succeeded(channel, data));
         if cached {
             let ttl = self.app(app).cache_ttl;
@@ -56,7 +56,10 @@ impl Shard {
                 .map(|e| e.frame.clone());
             match hit {
                 Some(frame) => self.send(key, frame),
-                None => self.send_text(key, &outbound::cache_miss(channel)),
+                None => {
+                    self.send_text(key, &outbound::cache_miss(channel));
+                    self.cache_missed(app, channel);
+                }
             }
         }
     }
@@ -79,7 +82,7 @@ impl Shard {
                 .map(|i| conn.presence.swap_remove(i).user_id);
             (conn.app, conn.socket_id, presence_id)
         };
-        self.channels.borrow_mut().remove(app, channel, key);
+        self.remove_local(app, channel, key);
         if let Some(user_id) = presence_id {
             self.presence_leave(app, channel, socket_id, &user_id);
         }
@@ -118,6 +121,7 @@ impl Shard {
                 added: is_new,
             } => {
                 if is_new {
+                    self.member_added_hook(j.app, &j.channel, &reply.user_id);
                     let json = outbound::internal_event(
                         "pusher_internal:member_added",
                         &j.channel,
@@ -252,6 +256,7 @@ impl Shard {
                 }
                 return;
             }
+            self.member_removed_hook(l.app, &l.channel, &member.id);
             let data = presence::member_removed_data(&member);
             let json =
                 outbound::internal_event("pusher_internal:member_removed", &l.channel, &data);
