@@ -116,7 +116,8 @@ impl Shard {
         }
     }
 
-    fn report_local(&self, app: u32, channel: &str, added: bool) {
+    /// Reports a change of the local table (made by the caller) to the owner when needed.
+    pub(super) fn report_local(&self, app: u32, channel: &str, added: bool) {
         let a = self.app(app);
         if !tracks_channels(a) || reported_name(channel).is_none() {
             return;

@@ -45,7 +45,7 @@ impl Shard {
             conn.authorized |= super::authorization::authorizes(channel);
             conn.app
         };
-        self.add_local(app, channel, key);
+        let added = self.channels.borrow_mut().add(app, channel, key);
         self.send_text(key, &outbound::subscription_succeeded(channel, data));
         if cached {
             let ttl = self.app(app).cache_ttl;
@@ -61,6 +61,11 @@ impl Shard {
                     self.cache_missed(app, channel);
                 }
             }
+        }
+        if added {
+            // After the confirmation (and cached event): a subscription count it causes comes
+            // after them.
+            self.report_local(app, channel, true);
         }
     }
 
