@@ -20,6 +20,9 @@ use crate::config::Config;
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Longest the dispatcher sleeps when nothing is due (it also wakes on every event).
 const IDLE_WAKE: Duration = Duration::from_secs(1);
+/// During a flush, how long the queue must stay empty before the sender stops (events the
+/// closing connections cause are still on their way from the shards).
+const FLUSH_QUIET: Duration = Duration::from_millis(100);
 /// Largest response body read (and discarded) so the connection can be reused.
 const MAX_RESPONSE_BODY: u64 = 64 * 1024;
 
@@ -99,6 +102,7 @@ fn run(
     control: Receiver<Duration>,
 ) -> usize {
     let mut flush_until: Option<Instant> = None;
+    let mut last_event = Instant::now();
     let mut last_drop_log: Option<Instant> = None;
     loop {
         let now = Instant::now();
@@ -106,7 +110,8 @@ fn run(
             let _ = jobs.send(job);
         }
         if let Some(deadline) = flush_until {
-            if dispatch.pending() == 0 || now >= deadline {
+            let idle = dispatch.pending() == 0 && now.duration_since(last_event) >= FLUSH_QUIET;
+            if idle || now >= deadline {
                 return dispatch.abandon();
             }
         }
@@ -125,6 +130,10 @@ fn run(
             .min(now + IDLE_WAKE);
         if let Some(deadline) = flush_until {
             wake = wake.min(deadline);
+            let quiet_ends = last_event + FLUSH_QUIET;
+            if quiet_ends > now {
+                wake = wake.min(quiet_ends);
+            }
         }
         let timeout = wake.saturating_duration_since(now);
         select! {
@@ -136,6 +145,7 @@ fn run(
                     continue;
                 };
                 let now = Instant::now();
+                last_event = now;
                 let time_ms = unix_ms();
                 dispatch.record(first.app, &first.event, now, time_ms);
                 while let Ok(r) = events.try_recv() {
@@ -159,6 +169,7 @@ fn run(
                     }
                     dispatch.close_batches();
                     flush_until = Some(now + limit);
+                    last_event = now;
                 }
             }
             default(timeout) => {}
