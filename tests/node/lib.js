@@ -117,7 +117,8 @@ function startServer(binary, { apps, startupMs = 15000 } = {}) {
 // Test runner: sequential checks, a time limit per check and one for the whole script, and a
 // closing line `N passed, N failed`.
 
-function runner(title, { testTimeoutMs = 10000, totalTimeoutMs = 30000 } = {}) {
+// `apps`: the apps table for the server (or a function returning it, called at start).
+function runner(title, { testTimeoutMs = 10000, totalTimeoutMs = 30000, apps } = {}) {
   const tests = [];
   let server = null;
   let passed = 0;
@@ -172,7 +173,7 @@ function runner(title, { testTimeoutMs = 10000, totalTimeoutMs = 30000 } = {}) {
     }, totalTimeoutMs);
 
     try {
-      server = await startServer(binary);
+      server = await startServer(binary, { apps: typeof apps === 'function' ? apps() : apps });
     } catch (err) {
       clearTimeout(hard);
       console.log(`not ok - server start: ${err.message}`);

@@ -2,7 +2,7 @@
 # Stock-client compatibility tests (pusher-js, the official Node server SDK, Laravel Echo).
 #
 #   tests/node/run.sh BINARY          core checks (must pass)
-#   tests/node/run.sh BINARY --all    also the channel-feature checks
+#   tests/node/run.sh BINARY --all    also the channel-feature and webhook checks
 #
 # Installs the pinned packages with `npm ci` when node_modules is missing or does not match
 # package-lock.json. Exits non-zero if any check fails; the last line is the combined
@@ -52,7 +52,7 @@ if [ ! -d node_modules ] || [ "$want" != "$have" ]; then
 fi
 
 scripts=(compat-core.js)
-[ "$all" = 1 ] && scripts+=(compat-channels.js)
+[ "$all" = 1 ] && scripts+=(compat-channels.js compat-webhooks.js)
 
 total_passed=0
 total_failed=0
