@@ -162,6 +162,37 @@ fn a_black_holed_receiver_does_not_slow_the_fan_out() {
 }
 
 #[test]
+fn a_full_backlog_drops_the_oldest_waiting_posts_and_counts_them() {
+    let hole = Receiver::black_hole();
+    let s = server(&hole, "0", &[("CORECAST_WEBHOOK_QUEUE", "1")]);
+    let _ws = occupy(&s, 5);
+    hole.wait_requests(1, Duration::from_secs(5));
+    // One POST in flight (stuck) and at most one waiting; the others were dropped, by the
+    // shards (the queue to the sender holds one event too) or as the oldest waiting POST.
+    let dropped = |reason: &str| {
+        s.metric(&format!(
+            "corecast_webhook_dropped_total{{reason=\"{reason}\"}}"
+        ))
+        .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let depth = s.metric("corecast_webhook_queue_depth").unwrap_or(0);
+        let lost = dropped("queue_full") + dropped("backlog_full");
+        if lost + depth == 5 && depth <= 2 && lost >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "dropped {lost}, waiting {depth}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !s.output().contains("webhook events dropped") {
+        assert!(Instant::now() < deadline, "no log line: {}", s.output());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
 fn sigterm_flushes_the_open_batch() {
     let rx = Receiver::start();
     let url = rx.url();
