@@ -304,3 +304,70 @@ fn a_return_within_the_vacate_grace_sends_nothing() {
     names.sort();
     assert_eq!(names, ["channel_vacated", "member_removed"]);
 }
+
+/// The `subscription_count` values of `channel` that `ws` receives within `limit`, until one
+/// equals `last`; with the time each arrived.
+fn counts_until(
+    ws: &mut common::Ws,
+    channel: &str,
+    last: u64,
+    limit: Duration,
+) -> Vec<(u64, Instant)> {
+    let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(msg) = ws.recv_within(left) else {
+            panic!("no subscription_count {last} within {limit:?}; saw {seen:?}");
+        };
+        let Ok(text) = msg.to_text() else { continue };
+        let msg: Value = serde_json::from_str(text).expect("JSON message");
+        if msg["event"] != "pusher_internal:subscription_count" || msg["channel"] != channel {
+            continue;
+        }
+        let data: Value = serde_json::from_str(msg["data"].as_str().expect("string data"))
+            .expect("data string holds JSON");
+        let n = data["subscription_count"].as_u64().expect("an integer");
+        seen.push((n, Instant::now()));
+        if n == last {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn counts_above_100_subscribers_are_throttled_and_the_last_one_follows() {
+    let rx = Receiver::start();
+    let s = server(
+        &rx,
+        "subscription_count",
+        &[("CORECAST_ENABLE_SUBSCRIPTION_COUNT", "true")],
+    );
+    let mut observer = s.connect();
+    observer.subscribe_ok("big");
+    let mut others = Vec::new();
+    for _ in 0..99 {
+        let mut ws = s.connect();
+        ws.subscribe_ok("big");
+        others.push(ws);
+    }
+    counts_until(&mut observer, "big", 100, ARRIVE);
+    let hundredth = Instant::now();
+    for _ in 0..4 {
+        let mut ws = s.connect();
+        ws.subscribe_ok("big");
+        others.push(ws);
+    }
+    // Within 5 s of the count of 100 nothing more is sent; then the latest count, once.
+    let seen = counts_until(&mut observer, "big", 104, Duration::from_secs(12));
+    assert_eq!(seen.len(), 1, "throttled counts: {seen:?}");
+    let waited = seen[0].1.duration_since(hundredth);
+    assert!(
+        waited >= Duration::from_secs(4),
+        "count 104 came after {waited:?}"
+    );
+    let events = rx.wait_events(APP_KEY, APP_SECRET, ARRIVE, |e| {
+        e.last().is_some_and(|e| e["subscription_count"] == 104)
+    });
+    assert_eq!(events.len(), 101, "one webhook per count sent");
+}

@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use tracing::warn;
 
+mod members;
+
 use super::occupancy::{CountDue, Occupancy, Pending, Tallies};
 use super::{ConnKey, Shard};
 use crate::bus::BusMessage;
@@ -37,7 +39,7 @@ const TIMER_TICK: Duration = Duration::from_millis(50);
 
 /// A deferred decision.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
+pub(super) enum Timer {
     /// The vacate grace of a channel ended.
     Vacate {
         app: u32,
@@ -271,85 +273,6 @@ impl Shard {
         }
     }
 
-    /// Owner side: a user's first connection joined a presence channel.
-    pub fn member_added_hook(&self, app: u32, channel: &Arc<str>, user_id: &str) {
-        let a = self.app(app);
-        if !a.vacate_grace.is_zero() {
-            let key = (app, Arc::clone(channel), Arc::from(user_id));
-            if self.hooks.removing.borrow_mut().cancel(&key) {
-                return;
-            }
-        }
-        if a.webhook_events.has(EventKind::MemberAdded) {
-            let event = Event::MemberAdded {
-                channel: channel.to_string(),
-                user_id: user_id.to_string(),
-            };
-            self.emit_webhook(app, event);
-        }
-    }
-
-    /// Owner side: a user's last connection left a presence channel.
-    pub fn member_removed_hook(&self, app: u32, channel: &Arc<str>, user_id: &str) {
-        let a = self.app(app);
-        let e = a.webhook_events;
-        if !e.has(EventKind::MemberRemoved) && !e.has(EventKind::MemberAdded) {
-            return;
-        }
-        if a.vacate_grace.is_zero() {
-            return self.send_member_removed(app, channel, user_id);
-        }
-        let user_id: Arc<str> = Arc::from(user_id);
-        let key = (app, Arc::clone(channel), Arc::clone(&user_id));
-        let generation = self.hooks.removing.borrow_mut().start(key);
-        let timer = Timer::Removed {
-            app,
-            channel: Arc::clone(channel),
-            user_id,
-            generation,
-        };
-        self.set_timer(a.vacate_grace, timer);
-    }
-
-    fn send_member_removed(&self, app: u32, channel: &str, user_id: &str) {
-        if !self.app(app).webhook_events.has(EventKind::MemberRemoved) {
-            return;
-        }
-        let event = Event::MemberRemoved {
-            channel: channel.to_string(),
-            user_id: user_id.to_string(),
-        };
-        self.emit_webhook(app, event);
-    }
-
-    /// Receiving side: an accepted client event (its sender's user id on presence channels).
-    pub fn client_event_hook(
-        &self,
-        key: ConnKey,
-        app: u32,
-        channel: &str,
-        event: &str,
-        data: &str,
-    ) {
-        if !self.app(app).webhook_events.has(EventKind::ClientEvent) {
-            return;
-        }
-        let (socket_id, user_id) = {
-            let conns = self.conns.borrow();
-            let Some(conn) = conns.get(key) else { return };
-            let user_id = conn.presence_id(channel).map(|p| p.user_id.to_string());
-            (conn.socket_id.to_string(), user_id)
-        };
-        let event = Event::ClientEvent {
-            channel: channel.to_string(),
-            event: event.to_string(),
-            data: data.to_string(),
-            socket_id,
-            user_id,
-        };
-        self.emit_webhook(app, event);
-    }
-
     /// Queues a webhook event for the sender; a full queue drops it (counted, logged at most
     /// once per interval).
     pub fn emit_webhook(&self, app: u32, event: Event) {
@@ -381,7 +304,7 @@ impl Shard {
         self.hooks.drops.get()
     }
 
-    fn set_timer(&self, after: Duration, timer: Timer) {
+    pub(super) fn set_timer(&self, after: Duration, timer: Timer) {
         let at = Instant::now() + after;
         self.hooks.timers.borrow_mut().push(Reverse((at, timer)));
     }
