@@ -34,8 +34,9 @@ pub struct SenderHandle {
 }
 
 impl SenderHandle {
-    /// Stops accepting nothing new but sends every pending event (open batches close at once)
-    /// for at most `limit`; returns how many events were still undelivered then (dropped).
+    /// Sends every pending event for at most `limit` (open batches close at once; events the
+    /// shards queue meanwhile are still taken); returns how many events were still
+    /// undelivered then (dropped).
     pub fn flush(mut self, limit: Duration) -> usize {
         if self.control.send(limit).is_err() {
             return 0;
@@ -96,10 +97,10 @@ pub fn spawn(
 /// The dispatcher loop; returns the events left undelivered when a flush ended.
 fn run(
     mut dispatch: Dispatch,
-    events: Receiver<Record>,
+    mut events: Receiver<Record>,
     jobs: Sender<Job>,
     outcomes: Receiver<(usize, Outcome)>,
-    control: Receiver<Duration>,
+    mut control: Receiver<Duration>,
 ) -> usize {
     let mut flush_until: Option<Instant> = None;
     let mut last_event = Instant::now();
@@ -140,6 +141,7 @@ fn run(
             recv(events) -> msg => {
                 let Ok(first) = msg else {
                     // Every shard is gone: deliver what is left as a flush would.
+                    events = crossbeam_channel::never();
                     flush_until.get_or_insert(Instant::now() + retry::REQUEST_TIMEOUT);
                     dispatch.close_batches();
                     continue;
@@ -161,16 +163,19 @@ fn run(
                 }
             }
             recv(control) -> msg => {
-                if let Ok(limit) = msg {
-                    // Take what the shards queued before the stop, then close every batch.
-                    let (now, time_ms) = (Instant::now(), unix_ms());
-                    while let Ok(r) = events.try_recv() {
-                        dispatch.record(r.app, &r.event, now, time_ms);
-                    }
-                    dispatch.close_batches();
-                    flush_until = Some(now + limit);
-                    last_event = now;
+                let Ok(limit) = msg else {
+                    // The handle is gone without asking for a flush: nothing to wait for.
+                    control = crossbeam_channel::never();
+                    continue;
+                };
+                // Take what the shards queued before the stop, then close every batch.
+                let (now, time_ms) = (Instant::now(), unix_ms());
+                while let Ok(r) = events.try_recv() {
+                    dispatch.record(r.app, &r.event, now, time_ms);
                 }
+                dispatch.close_batches();
+                flush_until = Some(now + limit);
+                last_event = now;
             }
             default(timeout) => {}
         }
