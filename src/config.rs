@@ -326,6 +326,9 @@ pub enum ConfigError {
     /// A semantic problem with the apps.
     #[error("apps: {0}")]
     Apps(String),
+    /// A setting's value is not valid (the message names the variable).
+    #[error("{0}")]
+    Setting(String),
     /// A process limit is too low for the settings.
     #[error("{0}")]
     Limit(String),
@@ -383,7 +386,7 @@ impl Config {
                 raw_require_jwt: settings.raw_require_jwt,
                 max_backend_events_per_second: settings.max_backend_events_per_second,
                 max_read_requests_per_second: settings.max_read_requests_per_second,
-                webhooks: default_app_webhooks(&settings),
+                webhooks: default_app_webhooks(&settings)?,
                 webhook_batch_ms: None,
                 vacate_grace_ms: None,
                 enable_subscription_count: settings.enable_subscription_count,

@@ -236,7 +236,7 @@ fn bad_webhook_settings_are_refused_at_start() {
     };
     let err = run(&[("CORECAST_WEBHOOK_URL", "ftp://example.com/x")]);
     assert!(
-        err.contains("app app-id") && err.contains("webhooks[0].url"),
+        err.contains("CORECAST_WEBHOOK_URL=\"ftp://example.com/x\" must start with http"),
         "{err}"
     );
     let err = run(&[

@@ -40,10 +40,11 @@ pub(super) fn event_type(entry: &str) -> Result<String, String> {
     ))
 }
 
-/// The default app's webhooks: `CORECAST_WEBHOOK_URL` with `CORECAST_WEBHOOK_EVENTS`.
-pub(super) fn default_app_webhooks(settings: &Settings) -> Vec<WebhookSpec> {
+/// The default app's webhooks: `CORECAST_WEBHOOK_URL` with `CORECAST_WEBHOOK_EVENTS`; a bad
+/// URL is refused naming the variable.
+pub(super) fn default_app_webhooks(settings: &Settings) -> Result<Vec<WebhookSpec>, ConfigError> {
     let Some(url) = settings.webhook_url.as_ref().filter(|u| !u.is_empty()) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     let events: Vec<String> = settings
         .webhook_events
@@ -51,12 +52,17 @@ pub(super) fn default_app_webhooks(settings: &Settings) -> Vec<WebhookSpec> {
         .filter(|e| !e.is_empty())
         .cloned()
         .collect();
-    vec![WebhookSpec {
+    let spec = WebhookSpec {
         url: url.clone(),
         event_types: (!events.is_empty()).then_some(events),
         filter: FilterSpec::default(),
         headers: Default::default(),
-    }]
+    };
+    if let Err(why) = spec::check(0, &spec) {
+        let why = why.trim_start_matches("webhooks[0].url ");
+        return Err(ConfigError::Setting(format!("CORECAST_WEBHOOK_URL={why}")));
+    }
+    Ok(vec![spec])
 }
 
 /// Gives apps without their own batch window or grace the server-wide ones.
@@ -153,7 +159,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("app app-id") && err.contains("webhooks[0].url"),
+            err.starts_with("CORECAST_WEBHOOK_URL=\"localhost:80/x\" is not a valid URL"),
             "{err}"
         );
     }

@@ -63,6 +63,11 @@ impl Request {
             String::from_utf8_lossy(&self.body)
         );
         assert!(self.header("x-corecast-webhook-id").is_some(), "{self:?}");
+        assert!(
+            self.header("user-agent")
+                .is_some_and(|ua| ua.starts_with("corecast/")),
+            "{self:?}"
+        );
     }
 }
 
