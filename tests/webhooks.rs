@@ -229,7 +229,6 @@ fn each_webhook_gets_only_its_event_types_and_channels() {
     ws.subscribe_ok("public-b");
     ws.subscribe_private(&app, "private-x-b");
     let mut raw = s.raw("room-b", "");
-    let _ = &mut raw;
     let got = |rx: &Receiver, n: usize| {
         rx.wait_events("shop-key", "shop-secret", ARRIVE, |e| e.len() >= n);
         std::thread::sleep(SETTLE);
@@ -264,6 +263,12 @@ fn each_webhook_gets_only_its_event_types_and_channels() {
             "channel_occupied raw:room-b",
             "channel_vacated public-b"
         ]
+    );
+    raw.close();
+    let vacated = second.wait_events("shop-key", "shop-secret", ARRIVE, |e| e.len() >= 5);
+    assert_eq!(
+        vacated[4],
+        json!({"name": "channel_vacated", "channel": "raw:room-b"})
     );
     assert!(named(&first.events("shop-key", "shop-secret"), "channel_vacated").is_empty());
 }
