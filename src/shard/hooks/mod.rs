@@ -89,10 +89,11 @@ fn counted(channel: &str) -> bool {
     !channel.starts_with('#') && !channel.starts_with("presence-")
 }
 
-/// Whether any app needs the hooks' timer task.
+/// Whether any app needs the hooks' timer task (vacate graces, throttled counts).
 pub fn needs_timers(apps: &[App]) -> bool {
-    apps.iter()
-        .any(|a| tracks_channels(a) || !a.webhooks.is_empty())
+    apps.iter().any(|a| {
+        a.enable_subscription_count || (!a.webhooks.is_empty() && !a.vacate_grace.is_zero())
+    })
 }
 
 /// Runs the shard's deferred decisions (grace ends, throttled counts) forever.
