@@ -82,6 +82,8 @@ pub struct ShardStats {
     /// REST requests refused over a rate limit, by app index then
     /// [`crate::rate_limit::RestKind::index`].
     pub rate_limited: Vec<[u64; 2]>,
+    /// Webhook events dropped because the sender's queue was full.
+    pub webhooks_dropped: u64,
 }
 
 /// A shard's answer to a [`Query`].
@@ -223,6 +225,24 @@ pub enum BusMessage {
         app: u32,
         /// User id.
         user_id: Arc<str>,
+    },
+    /// A shard's local subscription count of a channel changed (for the channel's owner).
+    LocalCount {
+        /// App index.
+        app: u32,
+        /// Channel name (as in the subscriber tables).
+        channel: Arc<str>,
+        /// Reporting shard.
+        from: usize,
+        /// Its local subscriptions of the channel now.
+        count: u32,
+    },
+    /// A subscription to a cache channel found nothing cached (for the channel's owner).
+    CacheMiss {
+        /// App index.
+        app: u32,
+        /// Channel name.
+        channel: Arc<str>,
     },
     /// An answer to a query this shard asked.
     Reply {

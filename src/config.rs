@@ -15,10 +15,12 @@ use thiserror::Error;
 
 mod cluster;
 mod policy;
+mod webhooks;
 
 pub use cluster::{ClusterSettings, RedisUrl};
 
 use policy::{auth_timeout, check_policy, origin_entry, MAX_AUTH_TIMEOUT};
+use webhooks::{check_webhooks, default_app_webhooks, event_type};
 
 /// Command line and environment. Every flag has a `CORECAST_*` variable of the same meaning.
 #[derive(Debug, Clone, Parser)]
@@ -90,6 +92,32 @@ pub struct Settings {
     /// unlimited; over it: 429).
     #[arg(long, env = "CORECAST_MAX_READ_REQUESTS_PER_SECOND", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_read_requests_per_second: Option<u32>,
+    /// Webhook URL of the default app (unset: no webhooks).
+    #[arg(long, env = "CORECAST_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// Webhook events the default app sends, a comma list (empty: all of them).
+    #[arg(long, env = "CORECAST_WEBHOOK_EVENTS", value_delimiter = ',', value_parser = event_type)]
+    pub webhook_events: Vec<String>,
+    /// Milliseconds a webhook batch collects events per (app, URL), for apps that do not set
+    /// their own (0: one event per POST).
+    #[arg(long, env = "CORECAST_WEBHOOK_BATCH_MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub webhook_batch_ms: u64,
+    /// Milliseconds `channel_vacated` / `member_removed` wait and are cancelled by a return,
+    /// for apps that do not set their own (0: sent at once).
+    #[arg(long, env = "CORECAST_WEBHOOK_VACATE_GRACE_MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub webhook_vacate_grace_ms: u64,
+    /// Webhook events that may wait per (app, URL), and between the shards and the sender.
+    #[arg(long, env = "CORECAST_WEBHOOK_QUEUE", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub webhook_queue: u32,
+    /// Threads sending webhook POSTs.
+    #[arg(long, env = "CORECAST_WEBHOOK_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub webhook_workers: u16,
+    /// Seconds pending webhooks may take to go out on SIGTERM, after the connections closed.
+    #[arg(long, env = "CORECAST_WEBHOOK_FLUSH_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub webhook_flush_secs: u64,
+    /// Whether the default app sends `pusher_internal:subscription_count` (and the webhook).
+    #[arg(long, env = "CORECAST_ENABLE_SUBSCRIPTION_COUNT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub enable_subscription_count: bool,
     /// JSON file with several apps (replaces the default app).
     #[arg(long, env = "CORECAST_APPS_FILE")]
     pub apps_file: Option<PathBuf>,
@@ -226,6 +254,19 @@ pub struct AppSpec {
     /// `CORECAST_RAW_MAX_MESSAGES_PER_SECOND`).
     #[serde(default)]
     pub raw_max_messages_per_second: Option<u32>,
+    /// Webhooks (webhooks.md §3).
+    #[serde(default)]
+    pub webhooks: Vec<crate::webhooks::WebhookSpec>,
+    /// Webhook batch window in ms (none: `CORECAST_WEBHOOK_BATCH_MS`).
+    #[serde(default)]
+    pub webhook_batch_ms: Option<u64>,
+    /// Grace before `channel_vacated` / `member_removed` in ms (none:
+    /// `CORECAST_WEBHOOK_VACATE_GRACE_MS`).
+    #[serde(default)]
+    pub vacate_grace_ms: Option<u64>,
+    /// Whether subscribers of non-presence channels get `pusher_internal:subscription_count`.
+    #[serde(default)]
+    pub enable_subscription_count: bool,
 }
 
 fn yes() -> bool {
@@ -294,6 +335,16 @@ pub struct App {
     pub max_channels_per_connection: u32,
     /// Messages per second a raw connection may send (0: unlimited).
     pub raw_max_messages_per_second: u32,
+    /// Webhooks, checked.
+    pub webhooks: Vec<crate::webhooks::Webhook>,
+    /// Event kinds any of the app's webhooks wants (one branch to skip the rest).
+    pub webhook_events: crate::webhooks::EventSet,
+    /// Webhook batch window.
+    pub webhook_batch: Duration,
+    /// Grace before `channel_vacated` / `member_removed`.
+    pub vacate_grace: Duration,
+    /// Whether subscription counts are sent to subscribers of non-presence channels.
+    pub enable_subscription_count: bool,
 }
 
 /// Everything that is wrong with the configuration, in words for the operator.
@@ -318,12 +369,13 @@ pub enum ConfigError {
     /// A semantic problem with the apps.
     #[error("apps: {0}")]
     Apps(String),
+    /// A setting's value is not valid, or settings contradict each other (the message names
+    /// the variables).
+    #[error("{0}")]
+    Setting(String),
     /// A process limit is too low for the settings.
     #[error("{0}")]
     Limit(String),
-    /// Settings that contradict each other.
-    #[error("{0}")]
-    Setting(String),
 }
 
 /// Validated configuration shared (read-only) by every shard.
@@ -386,8 +438,14 @@ impl Config {
                 max_read_requests_per_second: settings.max_read_requests_per_second,
                 max_channels_per_connection: None,
                 raw_max_messages_per_second: None,
+                webhooks: default_app_webhooks(&settings)?,
+                webhook_batch_ms: None,
+                vacate_grace_ms: None,
+                enable_subscription_count: settings.enable_subscription_count,
             }],
         };
+        let mut specs = specs;
+        webhooks::fill_defaults(&mut specs, &settings);
         let apps = build_apps(specs, &settings)?;
         Ok(Config { settings, apps })
     }
@@ -454,6 +512,7 @@ fn build_apps(specs: Vec<AppSpec>, settings: &Settings) -> Result<Vec<App>, Conf
             )));
         }
         let allowed_origins = check_policy(&s)?;
+        let hooks = check_webhooks(&s)?;
         apps.push(App {
             index: i as u32,
             id: s.id,
@@ -479,6 +538,11 @@ fn build_apps(specs: Vec<AppSpec>, settings: &Settings) -> Result<Vec<App>, Conf
             raw_max_messages_per_second: s
                 .raw_max_messages_per_second
                 .unwrap_or(settings.raw_max_messages_per_second),
+            webhook_events: hooks.events,
+            webhooks: hooks.webhooks,
+            webhook_batch: hooks.batch,
+            vacate_grace: hooks.grace,
+            enable_subscription_count: s.enable_subscription_count,
         });
     }
     Ok(apps)

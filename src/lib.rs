@@ -21,6 +21,7 @@
 //!   connection loops.
 //! - [`server`]: starts the pinned shards.
 //! - [`signals`]: SIGTERM/SIGINT (drain, then exit) and SIGHUP (reload the certificate).
+//! - [`webhooks`]: signed, batched, retried webhook POSTs on side threads; shards only enqueue.
 
 #![deny(missing_docs, unused_must_use)]
 
@@ -39,4 +40,5 @@ pub mod server;
 pub mod shard;
 pub mod signals;
 pub mod transport;
+pub mod webhooks;
 pub mod ws;

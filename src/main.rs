@@ -49,7 +49,7 @@ fn main() {
     };
     let s = config.settings.clone();
     let signals = Signals::block();
-    let server = match server::start(config, tls.as_ref().map(Tls::server_config)) {
+    let mut server = match server::start(config, tls.as_ref().map(Tls::server_config)) {
         Ok(server) => server,
         Err(e) => fatal(json, 1, &format!("cannot start: {e}")),
     };
@@ -130,6 +130,13 @@ fn main() {
         &format!("{signal}: closing connections with 4200 (reconnect) and stopping"),
     );
     server.drain(Duration::from_secs(2));
+    let left = server.flush_webhooks(Duration::from_secs(s.webhook_flush_secs));
+    if left > 0 {
+        tracing::warn!(
+            events = left,
+            "webhook events still undelivered at exit: dropped"
+        );
+    }
     std::process::exit(0);
 }
 

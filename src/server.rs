@@ -56,6 +56,7 @@ pub struct Server {
     /// How this node reaches others: `local (single node)` or `redis <url> (node <key>)`.
     pub adapter: String,
     handles: Vec<ExecutorJoinHandle<()>>,
+    webhooks: Option<crate::webhooks::SenderHandle>,
 }
 
 impl Server {
@@ -67,6 +68,12 @@ impl Server {
         while Instant::now() < deadline && self.globals.connections.load(Ordering::Relaxed) > 0 {
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Sends the pending webhooks for at most `limit` (after [`Server::drain`]); returns the
+    /// events still undelivered then, which are dropped.
+    pub fn flush_webhooks(&mut self, limit: Duration) -> usize {
+        self.webhooks.take().map_or(0, |w| w.flush(limit))
     }
 
     /// Blocks until every shard has stopped.
@@ -114,7 +121,17 @@ pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, S
     );
     let mut links = cluster.map(|c| c.ends.into_iter());
     let config = Arc::new(config);
-    let globals = Arc::new(Globals::new(config.apps.len()));
+    let (outbox, webhooks) = match crate::webhooks::start(&config) {
+        Ok(Some((outbox, handle))) => (Some(outbox), Some(handle)),
+        Ok(None) => (None, None),
+        Err(e) => {
+            return Err(StartError::Io(format!(
+                "cannot start the webhook sender: {e}"
+            )))
+        }
+    };
+    let globals = Arc::new(Globals::new(config.apps.len()).with_webhooks(outbox));
+    let timers = crate::shard::hooks::needs_timers(&config.apps);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let mut handles = Vec::with_capacity(shards);
     let mut pinned = Vec::with_capacity(shards);
@@ -159,6 +176,10 @@ pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, S
                     glommio::spawn_local(inbox.run(move |b| s.on_broadcast(b))).detach();
                 }
                 glommio::spawn_local(sweep(Rc::clone(&shard))).detach();
+                if timers {
+                    glommio::spawn_local(crate::shard::hooks::run_timers(Rc::clone(&shard)))
+                        .detach();
+                }
                 let (listener, plain) = listeners;
                 if let Some(plain) = plain {
                     glommio::spawn_local(transport::serve(Rc::clone(&shard), plain, None)).detach();
@@ -189,6 +210,7 @@ pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, S
         limits,
         adapter,
         handles,
+        webhooks,
     })
 }
 

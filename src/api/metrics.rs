@@ -37,6 +37,10 @@ pub async fn render(shard: &Rc<Shard>) -> Response {
     if let Some(link) = &shard.cluster {
         link.stats.render(&mut out);
     }
+    if let Some(outbox) = &shard.globals.webhooks {
+        let drops = stats.iter().map(|s| s.webhooks_dropped).sum();
+        outbox.stats.render(&mut out, drops, outbox.queued() as u64);
+    }
     Response {
         status: 200,
         body: out.into_bytes(),

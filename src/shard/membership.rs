@@ -42,7 +42,8 @@ impl Shard {
         conn.authorized |= super::authorization::authorizes(channel);
         // The shard's table answers "already subscribed?" in O(1); the connection's own list
         // would take a scan of every channel it holds.
-        if self.channels.borrow_mut().add(app, channel, key) {
+        let added = self.channels.borrow_mut().add(app, channel, key);
+        if added {
             conn.add_channel(channel);
         }
         drop(conns);
@@ -56,8 +57,16 @@ impl Shard {
                 .map(|e| e.frame.clone());
             match hit {
                 Some(frame) => self.send(key, frame),
-                None => self.send_text(key, &outbound::cache_miss(channel)),
+                None => {
+                    self.send_text(key, &outbound::cache_miss(channel));
+                    self.cache_missed(app, channel);
+                }
             }
+        }
+        if added {
+            // After the confirmation (and cached event): a subscription count it causes comes
+            // after them.
+            self.report_local(app, channel, true);
         }
     }
 
@@ -79,7 +88,7 @@ impl Shard {
                 .map(|i| conn.presence.swap_remove(i).user_id);
             (conn.app, conn.socket_id, presence_id)
         };
-        self.channels.borrow_mut().remove(app, channel, key);
+        self.remove_local(app, channel, key);
         if let Some(user_id) = presence_id {
             self.presence_leave(app, channel, socket_id, &user_id);
         }
@@ -118,6 +127,7 @@ impl Shard {
                 added: is_new,
             } => {
                 if is_new {
+                    self.member_added_hook(j.app, &j.channel, &reply.user_id);
                     let json = outbound::internal_event(
                         "pusher_internal:member_added",
                         &j.channel,
@@ -270,6 +280,7 @@ impl Shard {
                 }
                 return;
             }
+            self.member_removed_hook(l.app, &l.channel, &member.id);
             let data = presence::member_removed_data(&member);
             let json =
                 outbound::internal_event("pusher_internal:member_removed", &l.channel, &data);

@@ -6,8 +6,10 @@ mod authorization;
 mod cache;
 mod channels;
 pub mod conn;
+pub mod hooks;
 pub mod keepalive;
 mod membership;
+mod occupancy;
 pub mod presence;
 mod query;
 pub mod session;
@@ -50,6 +52,8 @@ pub struct Globals {
     pub draining: std::sync::atomic::AtomicBool,
     /// REST rate-limit windows per app (touched only for apps with a limit).
     pub rest_windows: RestWindows,
+    /// The webhook sender's queue, when any app has webhooks.
+    pub webhooks: Option<crate::webhooks::Outbox>,
 }
 
 impl Globals {
@@ -60,7 +64,13 @@ impl Globals {
             connections: AtomicU64::new(0),
             draining: std::sync::atomic::AtomicBool::new(false),
             rest_windows: RestWindows::new(apps),
+            webhooks: None,
         }
+    }
+
+    /// The same, with the webhook sender's queue.
+    pub fn with_webhooks(self, webhooks: Option<crate::webhooks::Outbox>) -> Self {
+        Globals { webhooks, ..self }
     }
 }
 
@@ -100,6 +110,8 @@ pub struct Shard {
     pub rate_limited: Refusals,
     /// The node's link to the other nodes (cluster mode only).
     pub cluster: Option<Rc<crate::cluster::ShardLink>>,
+    /// Webhook and subscription-count state.
+    hooks: hooks::Hooks,
 }
 
 /// Close reason for a consumer that fell too far behind.
@@ -130,6 +142,7 @@ impl Shard {
             deadlines: RefCell::new(authorization::Deadlines::default()),
             rate_limited: Refusals::new(apps),
             cluster: None,
+            hooks: hooks::Hooks::default(),
         }
     }
 
@@ -192,11 +205,8 @@ impl Shard {
             return;
         };
         self.sockets.borrow_mut().remove(&conn.socket_id.serial);
-        {
-            let mut channels = self.channels.borrow_mut();
-            for name in &conn.channels {
-                channels.remove(conn.app, name, key);
-            }
+        for name in &conn.channels {
+            self.remove_local(conn.app, name, key);
         }
         for p in &conn.presence {
             self.presence_leave(conn.app, &p.channel, conn.socket_id, &p.user_id);
@@ -311,6 +321,7 @@ impl Shard {
             self.cache
                 .borrow_mut()
                 .store(app, channel, frame.clone(), Arc::clone(data), now);
+            self.cache_populated(app, channel);
         }
         self.deliver_local(app, channel, &frame, except);
         let shards = self.bus.shards();
@@ -378,6 +389,7 @@ impl Shard {
                 Arc::clone(data),
                 now,
             );
+            self.cache_populated(b.app, &b.channel);
         }
         self.deliver_local(b.app, &b.channel, &b.frame, b.except)
     }
@@ -418,6 +430,13 @@ impl Shard {
                 self.bus.send(from, BusMessage::Reply { id, reply });
             }
             BusMessage::Reply { id, reply } => self.queries.complete(id, reply),
+            BusMessage::LocalCount {
+                app,
+                channel,
+                from,
+                count,
+            } => self.on_local_count(app, channel, from, count),
+            BusMessage::CacheMiss { app, channel } => self.on_cache_miss(app, channel),
         }
     }
 }

@@ -52,6 +52,7 @@ impl Shard {
                     subscriptions,
                     channels: count,
                     rate_limited: self.rate_limited.snapshot(),
+                    webhooks_dropped: self.webhook_drops(),
                 })
             }
         }

@@ -242,4 +242,5 @@ fn client_event(shard: &Rc<Shard>, key: ConnKey, event: &str, channel: Option<&s
         frame::text_frame(json.as_bytes()),
         Some(socket_id),
     );
+    shard.client_event_hook(key, app, channel_name, event, data);
 }

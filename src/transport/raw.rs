@@ -107,12 +107,9 @@ pub async fn run<L: Link>(
             conn.add_channel(&listeners);
         }
     }
-    {
-        let mut channels = shard.channels.borrow_mut();
-        channels.add(admission.app, &admission.channel, key);
-        if admission.presence {
-            channels.add(admission.app, &listeners, key);
-        }
+    shard.add_local(admission.app, &admission.channel, key);
+    if admission.presence {
+        shard.add_local(admission.app, &listeners, key);
     }
     shard.send(key, Bytes::from(response));
     // Every connection is a member of its channel; the owner shard keeps the list.

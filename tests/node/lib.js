@@ -122,8 +122,9 @@ function startServer(binary, { apps, env: extraEnv, startupMs = 15000 } = {}) {
 // closing line `N passed, N failed`.
 
 // `server` holds startServer options; with `tls: true` the contexts' clients use TLS
-// (pusher-js `forceTLS`, the SDK `useTLS`).
-function runner(title, { testTimeoutMs = 10000, totalTimeoutMs = 30000, server: serverOptions, tls = false } = {}) {
+// (pusher-js `forceTLS`, the SDK `useTLS`). `apps`: the apps table for the server (or a function
+// returning it, called at start); it overrides `server.apps`.
+function runner(title, { testTimeoutMs = 10000, totalTimeoutMs = 30000, server: serverOptions, tls = false, apps } = {}) {
   const tests = [];
   let server = null;
   let passed = 0;
@@ -178,7 +179,8 @@ function runner(title, { testTimeoutMs = 10000, totalTimeoutMs = 30000, server: 
     }, totalTimeoutMs);
 
     try {
-      server = await startServer(binary, serverOptions);
+      const table = typeof apps === 'function' ? apps() : apps;
+      server = await startServer(binary, table ? Object.assign({}, serverOptions, { apps: table }) : serverOptions);
     } catch (err) {
       clearTimeout(hard);
       console.log(`not ok - server start: ${err.message}`);

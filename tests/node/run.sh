@@ -2,7 +2,7 @@
 # Stock-client compatibility tests (pusher-js, the official Node server SDK, Laravel Echo).
 #
 #   tests/node/run.sh BINARY          core checks and the TLS run (must pass)
-#   tests/node/run.sh BINARY --all    also the channel-feature checks
+#   tests/node/run.sh BINARY --all    also the channel-feature and webhook checks
 #
 # The TLS run (compat-tls.js) needs the `openssl` command: it makes a throw-away CA and two
 # server certificates, and the clients trust that CA through NODE_EXTRA_CA_CERTS.
@@ -55,7 +55,7 @@ if [ ! -d node_modules ] || [ "$want" != "$have" ]; then
 fi
 
 scripts=(compat-core.js compat-tls.js)
-[ "$all" = 1 ] && scripts+=(compat-channels.js)
+[ "$all" = 1 ] && scripts+=(compat-channels.js compat-webhooks.js)
 
 # A test CA and two server certificates (serials 0x1001, 0x1002) for localhost/127.0.0.1.
 tls_dir="$(mktemp -d)"
