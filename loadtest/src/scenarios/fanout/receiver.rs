@@ -25,7 +25,8 @@ pub fn channel_name(private: bool, i: u32) -> String {
 }
 
 pub struct RecvShared {
-    pub connector: Arc<Connector>,
+    /// One per `--url`; subscriber i uses the one [`crate::scenarios::spread`] picks.
+    pub connectors: Vec<Arc<Connector>>,
     pub sink: Arc<LatencySink>,
     /// Server-side closes during the measured phase, by reason.
     pub closed: Tally,
@@ -34,6 +35,8 @@ pub struct RecvShared {
 
 pub struct ReceiverResult {
     pub channel: u32,
+    /// Index of the `--url` this subscriber was connected to.
+    pub url: usize,
     /// Per publisher id.
     pub trackers: HashMap<u32, SeqTracker>,
     /// Closed by the server (or lost) before the end.
@@ -42,11 +45,12 @@ pub struct ReceiverResult {
     pub stamped: u64,
 }
 
-/// Connects, subscribes to `channel`, reports readiness, then records events until stopped.
+/// Connects to `--url` number `url`, subscribes to `channel`, reports readiness, then records events until stopped.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     id: u64,
     channel: u32,
+    url: usize,
     shared: Arc<RecvShared>,
     permit: OwnedSemaphorePermit,
     ready: ReadyTx,
@@ -55,12 +59,16 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) -> Option<ReceiverResult> {
     let name = channel_name(shared.private, channel);
+    let Some(connector) = shared.connectors.get(url) else {
+        let _ = ready.send(Err("no_such_url".into()));
+        return None;
+    };
     let setup = async {
-        let mut conn = shared.connector.open().await?;
+        let mut conn = connector.open().await?;
         let auth = shared
             .private
-            .then(|| shared.connector.auth(&conn.socket_id, &name, None));
-        let limit = shared.connector.connect_timeout;
+            .then(|| connector.auth(&conn.socket_id, &name, None));
+        let limit = connector.connect_timeout;
         net::subscribe(&mut conn.ws, &name, auth.as_deref(), None, limit).await?;
         Ok::<_, ConnError>(conn.ws)
     };
@@ -83,6 +91,7 @@ pub async fn run(
     let mut batch = shared.sink.batch(id as usize);
     let mut result = ReceiverResult {
         channel,
+        url,
         trackers: HashMap::new(),
         closed: false,
         stamped: 0,
