@@ -178,7 +178,8 @@ url_b="ws://127.0.0.1:$port_b"
 # Every node's subscribers got deliveries, none lost, duplicated or out of order.
 per_url_ok="len(r['per_url']) == 2 and all(u['subscribers'] > 0 and u['deliveries'] > 0 and
     u['lost'] == 0 and u['duplicates'] == 0 and u['out_of_order'] == 0 and
-    u['deliveries'] == u['expected_deliveries'] for u in r['per_url'])"
+    u['deliveries'] == u['expected_deliveries'] and u['latency_us']['count'] == u['deliveries']
+    for u in r['per_url'])"
 no_loss="r['deliveries_per_sec'] > 0 and r['lost'] == 0 and r['out_of_order'] == 0 and
     r['duplicates'] == 0 and r['deliveries'] == r['expected_deliveries'] and not r['publish_failures']"
 target=(--url "$url_a,$url_b" --quiet --json)

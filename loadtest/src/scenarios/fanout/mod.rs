@@ -63,6 +63,13 @@ pub async fn run(args: &FanoutArgs, ctx: &Ctx) -> Report {
     let recv = Arc::new(RecvShared {
         connectors: ctx.subscribers.clone(),
         sink: LatencySink::new(ctx.threads * 4),
+        url_sinks: if n_urls > 1 {
+            (0..n_urls)
+                .map(|_| LatencySink::new(ctx.threads * 4))
+                .collect()
+        } else {
+            Vec::new()
+        },
         closed: Tally::default(),
         private,
     });
@@ -336,7 +343,15 @@ pub async fn run(args: &FanoutArgs, ctx: &Ctx) -> Report {
     if n_urls > 1 {
         rep.result(
             "per_url",
-            per_url(&ctx.urls, c, k, &recv_results, &pubs, window_us),
+            per_url(
+                &ctx.urls,
+                c,
+                k,
+                &recv_results,
+                &pubs,
+                window_us,
+                &recv.url_sinks,
+            ),
         );
     }
     warnings(
@@ -367,6 +382,7 @@ fn per_url(
     receivers: &[ReceiverResult],
     pubs: &[&PubResult],
     window_us: u64,
+    sinks: &[Arc<LatencySink>],
 ) -> serde_json::Value {
     let planned = sc::spread::counts(c, k, urls.len());
     let rows: Vec<serde_json::Value> = urls
@@ -388,6 +404,7 @@ fn per_url(
                 "duplicates": t.duplicates,
                 "out_of_order": t.out_of_order,
                 "receivers_closed": t.closed_receivers,
+                "latency_us": sinks.get(u).map(|s| s.summary()),
             })
         })
         .collect();

@@ -28,6 +28,8 @@ pub struct RecvShared {
     /// One per `--url`; subscriber i uses the one [`crate::scenarios::spread`] picks.
     pub connectors: Vec<Arc<Connector>>,
     pub sink: Arc<LatencySink>,
+    /// With several `--url`s: one more sink per URL for the per-URL latency (empty otherwise).
+    pub url_sinks: Vec<Arc<LatencySink>>,
     /// Server-side closes during the measured phase, by reason.
     pub closed: Tally,
     pub private: bool,
@@ -89,6 +91,7 @@ pub async fn run(
     let _ = ready.send(Ok(()));
 
     let mut batch = shared.sink.batch(id as usize);
+    let mut url_batch = shared.url_sinks.get(url).map(|s| s.batch(id as usize));
     let mut result = ReceiverResult {
         channel,
         url,
@@ -117,6 +120,9 @@ pub async fn run(
                         };
                         let now = now_us();
                         batch.push(now.saturating_sub(stamp.sent_us), now);
+                        if let Some(b) = &mut url_batch {
+                            b.push(now.saturating_sub(stamp.sent_us), now);
+                        }
                         result.trackers.entry(stamp.publisher).or_default().observe(stamp.seq);
                         result.stamped += 1;
                         counter.fetch_add(1, Ordering::Relaxed);
@@ -134,6 +140,9 @@ pub async fn run(
         }
     }
     batch.flush();
+    if let Some(b) = &mut url_batch {
+        b.flush();
+    }
     if !result.closed {
         net::close_quietly(&mut ws).await;
     }
