@@ -2,6 +2,8 @@
 # A few seconds of each load generator scenario against a real corecast: the loadtest's JSON
 # report must show traffic, no loss, no reordering and no failures. The credentials are left to
 # their defaults (the server's default app), and --plot / plot must write valid SVG pictures.
+# Then two cluster nodes on one throw-away redis-server: subscribers spread over both nodes,
+# publishes to one, and every node's subscribers must get every event once and in order.
 #
 #   tests/loadtest-smoke.sh SERVER_BINARY LOADTEST_BINARY
 set -euo pipefail
@@ -130,6 +132,69 @@ check "fanout over TLS with pipelined https publishes" \
 check "connect over TLS" \
     "r['connections_per_sec'] > 0 and not r['failures'] and r['server_rss_per_conn_bytes'] is not None" \
     connect --connections 200 --duration 2 --hold 1 --server-pid "$tls_pid"
+
+# Two cluster nodes on one Redis (no persistence): subscribers over both URLs, publishes to the
+# first (or, with --publish-url, only to the node that has no subscribers).
+redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis_log=$(mktemp)
+node_a_log=$(mktemp)
+node_b_log=$(mktemp)
+redis_pid= node_a= node_b=
+trap 'kill $pid $tls_pid $node_a $node_b $redis_pid 2>/dev/null; wait 2>/dev/null;
+    rm -rf "$dir" "$log" "$tls_log" "$tls_dir" "$redis_log" "$node_a_log" "$node_b_log"' EXIT
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no > "$redis_log" 2>&1 &
+redis_pid=$!
+for _ in $(seq 1 100); do
+    [[ $(redis-cli -p "$redis_port" ping 2>/dev/null) == PONG ]] && break
+    sleep 0.1
+done
+[[ $(redis-cli -p "$redis_port" ping 2>/dev/null) == PONG ]] \
+    || { echo "loadtest smoke: redis-server did not start"; cat "$redis_log"; exit 1; }
+start_node() { # log
+    CORECAST_HOST=127.0.0.1 CORECAST_PORT=0 CORECAST_SHARDS=2 CORECAST_LOG=warn \
+        CORECAST_REDIS_URL="redis://127.0.0.1:$redis_port" "$server" > "$1" 2>&1 &
+}
+# The node's port once it listens and its /ready says it reaches Redis.
+node_port() { # log
+    local p=
+    for _ in $(seq 1 150); do
+        p=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1")
+        if [[ -n $p ]] && curl -sf -o /dev/null "http://127.0.0.1:$p/ready"; then
+            echo "$p"
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+start_node "$node_a_log"
+node_a=$!
+start_node "$node_b_log"
+node_b=$!
+port_a=$(node_port "$node_a_log") || { echo "loadtest smoke: node A did not start"; cat "$node_a_log"; exit 1; }
+port_b=$(node_port "$node_b_log") || { echo "loadtest smoke: node B did not start"; cat "$node_b_log"; exit 1; }
+url_a="ws://127.0.0.1:$port_a"
+url_b="ws://127.0.0.1:$port_b"
+# Every node's subscribers got deliveries, none lost, duplicated or out of order.
+per_url_ok="len(r['per_url']) == 2 and all(u['subscribers'] > 0 and u['deliveries'] > 0 and
+    u['lost'] == 0 and u['duplicates'] == 0 and u['out_of_order'] == 0 and
+    u['deliveries'] == u['expected_deliveries'] and u['latency_us']['count'] == u['deliveries']
+    for u in r['per_url'])"
+no_loss="r['deliveries_per_sec'] > 0 and r['lost'] == 0 and r['out_of_order'] == 0 and
+    r['duplicates'] == 0 and r['deliveries'] == r['expected_deliveries'] and not r['publish_failures']"
+target=(--url "$url_a,$url_b" --quiet --json)
+check "2-node cluster: fanout over both nodes, publishes to the first" \
+    "$no_loss and $per_url_ok and r['publish_url'] == '$url_a' and
+    [u['url'] for u in r['per_url']] == ['$url_a', '$url_b']" \
+    fanout --connections 50 --channels 2 --rate 500 --duration 2 --drain 2
+target=(--url "$url_a" --url "$url_b" --quiet --json)
+check "2-node cluster: fanout at max rate over both nodes (repeated --url)" \
+    "$no_loss and $per_url_ok" \
+    fanout --connections 100 --channels 1 --rate max --inflight 16 --pipeline 8 --duration 2 --drain 2
+target=(--url "$url_b" --publish-url "$url_a" --quiet --json)
+check "2-node cluster: every delivery crosses nodes (--publish-url)" \
+    "$no_loss and r['publish_url'] == '$url_a' and r['url'] == '$url_b'" \
+    fanout --connections 20 --channels 2 --rate 200 --duration 2 --drain 2
 
 echo "$passed passed, $failed failed"
 [[ $failed == 0 ]]

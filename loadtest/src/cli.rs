@@ -61,9 +61,11 @@ pub fn parse_labelled(s: &str) -> Result<(String, std::path::PathBuf), String> {
 #[derive(Debug, Args, Clone)]
 pub struct CommonArgs {
     /// WebSocket base URL of the server, e.g. ws://127.0.0.1:6001 or wss://localhost:6001
-    /// (REST goes to the same host:port, over https with wss).
-    #[arg(long)]
-    pub url: String,
+    /// (REST goes to the same host:port, over https with wss). fanout and presence take several
+    /// (repeat the flag or give a comma-separated list, e.g. the nodes of a cluster):
+    /// subscribers are spread round-robin over them and publishes go to the first.
+    #[arg(long = "url", required = true, value_delimiter = ',')]
+    pub urls: Vec<String>,
     /// PEM file of the CA certificate(s) to trust for a wss:// target (required with wss://).
     #[arg(long)]
     pub ca: Option<std::path::PathBuf>,
@@ -180,6 +182,10 @@ pub struct FanoutArgs {
     /// Seconds to wait for in-flight deliveries after publishing stops.
     #[arg(long, default_value_t = 5.0)]
     pub drain: f64,
+    /// Send the REST publishes (or client-event publishers' connections) here instead of to the
+    /// first --url, e.g. a third node of a cluster.
+    #[arg(long)]
+    pub publish_url: Option<String>,
     /// Write the run's latency percentile curve and deliveries-per-second timeline to this
     /// SVG file.
     #[arg(long)]
@@ -294,6 +300,37 @@ mod tests {
         );
         assert_eq!((a.channels, a.rate), (10, Rate::PerSec(100.0)));
         assert_eq!(a.plot.as_deref(), Some(std::path::Path::new("run.svg")));
+    }
+
+    #[test]
+    fn several_urls_repeated_or_comma_separated() {
+        let cli = Cli::try_parse_from([
+            "corecast-loadtest",
+            "fanout",
+            "--url",
+            "ws://127.0.0.1:6001,ws://127.0.0.1:6002",
+            "--url",
+            "ws://127.0.0.1:6003",
+            "--publish-url",
+            "ws://127.0.0.1:6004",
+        ])
+        .expect("parses");
+        let Scenario::Fanout(a) = cli.scenario else {
+            panic!("expected fanout")
+        };
+        assert_eq!(
+            a.common.urls,
+            [
+                "ws://127.0.0.1:6001",
+                "ws://127.0.0.1:6002",
+                "ws://127.0.0.1:6003"
+            ]
+        );
+        assert_eq!(a.publish_url.as_deref(), Some("ws://127.0.0.1:6004"));
+        let one = Cli::try_parse_from(["corecast-loadtest", "presence", "--url", "ws://[::1]:1"])
+            .expect("parses");
+        assert_eq!(one.scenario.common().map(|c| c.urls.len()), Some(1));
+        assert!(Cli::try_parse_from(["corecast-loadtest", "presence"]).is_err());
     }
 
     #[test]

@@ -73,6 +73,44 @@ fn plan(s: &Scenario, c: &cli::CommonArgs) -> Result<(u64, Duration), String> {
     })
 }
 
+/// A connector to `url` (target, TLS client, source addresses for `conns` connections) and
+/// the number of source addresses it uses.
+fn connector(
+    url: &str,
+    common: &cli::CommonArgs,
+    conns: u64,
+) -> Result<(net::Connector, usize), String> {
+    let target = target::parse_url(url, common.allow_remote)?;
+    let tls = match (&common.ca, target.tls) {
+        (Some(ca), true) => Some(tls::TlsClient::new(ca, &target.host)?),
+        (None, true) => {
+            return Err("a wss:// --url needs --ca FILE (the CA certificate to trust)".into())
+        }
+        (Some(_), false) => return Err("--ca is for wss:// targets only".into()),
+        (None, false) => None,
+    };
+    let sources = target::source_addrs(&target, common.source_addrs, conns)?;
+    if let Some(ports) = limits::ephemeral_ports() {
+        let per_addr = conns / sources.len().max(1) as u64;
+        if per_addr > ports {
+            eprintln!(
+                "warning: {per_addr} connections per source address exceed the {ports} \
+                 ephemeral ports; raise --source-addrs"
+            );
+        }
+    }
+    let n = sources.len().max(1);
+    let connector = net::Connector::new(
+        target,
+        sources,
+        Duration::from_secs_f64(common.connect_timeout),
+        &common.key,
+        &common.secret,
+        tls,
+    );
+    Ok((connector, n))
+}
+
 /// Refuses a `--plot` file whose directory does not exist (before a long run, not after).
 fn plot_dir_exists(path: &std::path::Path) -> Result<(), String> {
     match path.parent() {
@@ -92,45 +130,48 @@ fn main() -> ExitCode {
         (_, Some(common)) => common.clone(),
         (_, None) => return fail("no scenario given"),
     };
-    let target = match target::parse_url(&common.url, common.allow_remote) {
-        Ok(t) => t,
-        Err(e) => return fail(&e),
-    };
-    let tls = match (&common.ca, target.tls) {
-        (Some(ca), true) => match tls::TlsClient::new(ca, &target.host) {
-            Ok(t) => Some(t),
-            Err(e) => return fail(&e),
-        },
-        (None, true) => {
-            return fail("a wss:// --url needs --ca FILE (the CA certificate to trust)")
-        }
-        (Some(_), false) => return fail("--ca is for wss:// targets only"),
-        (None, false) => None,
-    };
     let (conns, budget) = match plan(&cli.scenario, &common) {
         Ok(p) => p,
         Err(e) => return fail(&e),
+    };
+    if common.urls.len() > 1 && matches!(cli.scenario, Scenario::Connect(_)) {
+        return fail("connect takes one --url (fanout and presence take several)");
+    }
+    let publish_url = match &cli.scenario {
+        Scenario::Fanout(a) => a.publish_url.clone(),
+        _ => None,
     };
     let threads = common
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let sources = match target::source_addrs(&target, common.source_addrs, conns) {
-        Ok(s) => s,
-        Err(e) => return fail(&e),
-    };
     if let Err(e) = limits::ensure_nofile(conns + limits::FD_RESERVE) {
         return fail(&e);
     }
-    if let Some(ports) = limits::ephemeral_ports() {
-        let per_addr = conns / sources.len().max(1) as u64;
-        if per_addr > ports {
-            eprintln!(
-                "warning: {per_addr} connections per source address exceed the {ports} \
-                 ephemeral ports; raise --source-addrs"
-            );
+    // Each URL gets its share of the connections for its source-address plan.
+    let share = conns.div_ceil(common.urls.len().max(1) as u64);
+    let mut subscribers = Vec::with_capacity(common.urls.len());
+    let mut sources = 0;
+    for url in &common.urls {
+        match connector(url, &common, share) {
+            Ok((c, n)) => {
+                // The first URL's plan is the one reported (the same for every loopback URL).
+                if subscribers.is_empty() {
+                    sources = n;
+                }
+                subscribers.push(Arc::new(c));
+            }
+            Err(e) => return fail(&e),
         }
     }
+    let publisher = match (&publish_url, subscribers.first()) {
+        (Some(url), _) => match connector(url, &common, share) {
+            Ok((c, _)) => Arc::new(c),
+            Err(e) => return fail(&format!("--publish-url: {e}")),
+        },
+        (None, Some(first)) => Arc::clone(first),
+        (None, None) => return fail("--url is required"),
+    };
 
     // Hard deadline: whatever happens, the process ends by itself.
     let deadline = budget + GRACE;
@@ -152,16 +193,10 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&format!("cannot start runtime: {e}")),
     };
-    let connector = Arc::new(net::Connector::new(
-        target,
-        sources.clone(),
-        Duration::from_secs_f64(common.connect_timeout),
-        &common.key,
-        &common.secret,
-        tls,
-    ));
     let ctx = Ctx {
-        connector,
+        connector: publisher,
+        subscribers,
+        urls: common.urls.clone(),
         app_id: common.app_id.clone(),
         threads,
         quiet: common.quiet,
@@ -177,8 +212,13 @@ fn main() -> ExitCode {
             Scenario::Plot(_) => unreachable!("handled before the runtime starts"),
         }
     });
-    report.param("url", common.url.clone());
-    report.param("source_addrs", sources.len().max(1) as u64);
+    let url = common.urls.join(",");
+    report.param("url", url.clone());
+    if common.urls.len() > 1 || publish_url.is_some() {
+        let to = publish_url.as_ref().unwrap_or(&common.urls[0]);
+        report.param("publish_url", to.clone());
+    }
+    report.param("source_addrs", sources as u64);
     if report.cpu.saturated {
         report.warnings.push(format!(
             "the load generator used {:.0}% of its {} threads: results may be limited by the \
@@ -196,7 +236,7 @@ fn main() -> ExitCode {
     }) = &cli.scenario
     {
         let json = report.to_json();
-        let written = plot::Series::from_report(&common.url, &json)
+        let written = plot::Series::from_report(&url, &json)
             .and_then(|s| plot::write(path, &plot::title(&json), &[s]));
         if let Err(e) = written {
             return fail(&format!("--plot: {e}"));

@@ -3,6 +3,7 @@
 pub mod connect;
 pub mod fanout;
 pub mod presence;
+pub mod spread;
 
 use crate::net::Connector;
 use std::collections::BTreeMap;
@@ -16,7 +17,13 @@ use tokio::time::{sleep_until, Instant};
 
 /// What every scenario runner gets.
 pub struct Ctx {
+    /// Where publishes (and every `connect` connection) go: `--publish-url`, else the first
+    /// `--url`.
     pub connector: Arc<Connector>,
+    /// One per `--url`, in order: subscriber connections are spread over them ([`spread`]).
+    pub subscribers: Vec<Arc<Connector>>,
+    /// The `--url`s as written, in the order of `subscribers`.
+    pub urls: Vec<String>,
     pub app_id: String,
     pub threads: usize,
     pub quiet: bool,

@@ -41,7 +41,10 @@ pub fn expected_deliveries(pubs: &[&PubResult], per_channel: &[u64]) -> u64 {
         .sum()
 }
 
-pub fn account(receivers: &[ReceiverResult], pubs: &[&PubResult]) -> Totals {
+pub fn account<'a>(
+    receivers: impl IntoIterator<Item = &'a ReceiverResult>,
+    pubs: &[&PubResult],
+) -> Totals {
     let mut t = Totals::default();
     for r in receivers {
         t.deliveries += r.stamped;
@@ -95,6 +98,7 @@ mod tests {
         }
         ReceiverResult {
             channel,
+            url: 0,
             trackers,
             closed,
             stamped,

@@ -59,9 +59,17 @@ pub async fn run(args: &FanoutArgs, ctx: &Ctx) -> Report {
     let setup_deadline = Instant::now() + ctx.setup_timeout;
 
     // Subscribers.
+    let n_urls = ctx.subscribers.len();
     let recv = Arc::new(RecvShared {
-        connector: Arc::clone(&ctx.connector),
+        connectors: ctx.subscribers.clone(),
         sink: LatencySink::new(ctx.threads * 4),
+        url_sinks: if n_urls > 1 {
+            (0..n_urls)
+                .map(|_| LatencySink::new(ctx.threads * 4))
+                .collect()
+        } else {
+            Vec::new()
+        },
         closed: Tally::default(),
         private,
     });
@@ -92,6 +100,7 @@ pub async fn run(args: &FanoutArgs, ctx: &Ctx) -> Report {
                 receiver::run(
                     i,
                     (i % k as u64) as u32,
+                    sc::spread::url_index(i, k, n_urls),
                     recv,
                     permit,
                     ready,
@@ -331,6 +340,20 @@ pub async fn run(args: &FanoutArgs, ctx: &Ctx) -> Report {
         rep.result("http_connections_opened", http_conns);
     }
     rep.result("drain_secs", (drain_secs * 10.0).round() / 10.0);
+    if n_urls > 1 {
+        rep.result(
+            "per_url",
+            per_url(
+                &ctx.urls,
+                c,
+                k,
+                &recv_results,
+                &pubs,
+                window_us,
+                &recv.url_sinks,
+            ),
+        );
+    }
     warnings(
         &mut rep,
         ok,
@@ -348,6 +371,44 @@ pub async fn run(args: &FanoutArgs, ctx: &Ctx) -> Report {
     }
     rep.ok = !recv_results.is_empty();
     rep
+}
+
+/// Subscribers and their deliveries, loss and order by `--url` (several URLs only): a node
+/// that loses, duplicates or reorders what another node received shows here.
+fn per_url(
+    urls: &[String],
+    c: u64,
+    k: u32,
+    receivers: &[ReceiverResult],
+    pubs: &[&PubResult],
+    window_us: u64,
+    sinks: &[Arc<LatencySink>],
+) -> serde_json::Value {
+    let planned = sc::spread::counts(c, k, urls.len());
+    let rows: Vec<serde_json::Value> = urls
+        .iter()
+        .enumerate()
+        .map(|(u, url)| {
+            let mine: Vec<&ReceiverResult> = receivers.iter().filter(|r| r.url == u).collect();
+            let t = accounting::account(mine.iter().copied(), pubs);
+            json!({
+                "url": url,
+                "planned_subscribers": planned.get(u).copied().unwrap_or(0),
+                "subscribers": mine.len(),
+                "deliveries": t.deliveries,
+                "deliveries_per_sec": report::number(
+                    (sc::per_sec(t.deliveries, window_us as f64 / 1e6) * 10.0).round() / 10.0
+                ),
+                "expected_deliveries": t.expected,
+                "lost": t.lost,
+                "duplicates": t.duplicates,
+                "out_of_order": t.out_of_order,
+                "receivers_closed": t.closed_receivers,
+                "latency_us": sinks.get(u).map(|s| s.summary()),
+            })
+        })
+        .collect();
+    json!(rows)
 }
 
 fn warnings(

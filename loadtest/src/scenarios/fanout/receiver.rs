@@ -25,8 +25,11 @@ pub fn channel_name(private: bool, i: u32) -> String {
 }
 
 pub struct RecvShared {
-    pub connector: Arc<Connector>,
+    /// One per `--url`; subscriber i uses the one [`crate::scenarios::spread`] picks.
+    pub connectors: Vec<Arc<Connector>>,
     pub sink: Arc<LatencySink>,
+    /// With several `--url`s: one more sink per URL for the per-URL latency (empty otherwise).
+    pub url_sinks: Vec<Arc<LatencySink>>,
     /// Server-side closes during the measured phase, by reason.
     pub closed: Tally,
     pub private: bool,
@@ -34,6 +37,8 @@ pub struct RecvShared {
 
 pub struct ReceiverResult {
     pub channel: u32,
+    /// Index of the `--url` this subscriber was connected to.
+    pub url: usize,
     /// Per publisher id.
     pub trackers: HashMap<u32, SeqTracker>,
     /// Closed by the server (or lost) before the end.
@@ -42,11 +47,12 @@ pub struct ReceiverResult {
     pub stamped: u64,
 }
 
-/// Connects, subscribes to `channel`, reports readiness, then records events until stopped.
+/// Connects to `--url` number `url`, subscribes to `channel`, reports readiness, then records events until stopped.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     id: u64,
     channel: u32,
+    url: usize,
     shared: Arc<RecvShared>,
     permit: OwnedSemaphorePermit,
     ready: ReadyTx,
@@ -55,12 +61,16 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) -> Option<ReceiverResult> {
     let name = channel_name(shared.private, channel);
+    let Some(connector) = shared.connectors.get(url) else {
+        let _ = ready.send(Err("no_such_url".into()));
+        return None;
+    };
     let setup = async {
-        let mut conn = shared.connector.open().await?;
+        let mut conn = connector.open().await?;
         let auth = shared
             .private
-            .then(|| shared.connector.auth(&conn.socket_id, &name, None));
-        let limit = shared.connector.connect_timeout;
+            .then(|| connector.auth(&conn.socket_id, &name, None));
+        let limit = connector.connect_timeout;
         net::subscribe(&mut conn.ws, &name, auth.as_deref(), None, limit).await?;
         Ok::<_, ConnError>(conn.ws)
     };
@@ -81,8 +91,10 @@ pub async fn run(
     let _ = ready.send(Ok(()));
 
     let mut batch = shared.sink.batch(id as usize);
+    let mut url_batch = shared.url_sinks.get(url).map(|s| s.batch(id as usize));
     let mut result = ReceiverResult {
         channel,
+        url,
         trackers: HashMap::new(),
         closed: false,
         stamped: 0,
@@ -108,6 +120,9 @@ pub async fn run(
                         };
                         let now = now_us();
                         batch.push(now.saturating_sub(stamp.sent_us), now);
+                        if let Some(b) = &mut url_batch {
+                            b.push(now.saturating_sub(stamp.sent_us), now);
+                        }
                         result.trackers.entry(stamp.publisher).or_default().observe(stamp.seq);
                         result.stamped += 1;
                         counter.fetch_add(1, Ordering::Relaxed);
@@ -125,6 +140,9 @@ pub async fn run(
         }
     }
     batch.flush();
+    if let Some(b) = &mut url_batch {
+        b.flush();
+    }
     if !result.closed {
         net::close_quietly(&mut ws).await;
     }

@@ -28,7 +28,8 @@ pub fn planned_connections(args: &PresenceArgs) -> u64 {
 pub async fn run(args: &PresenceArgs, ctx: &Ctx) -> Report {
     let k = args.channels.max(1);
     let shared = Arc::new(tasks::Shared {
-        connector: Arc::clone(&ctx.connector),
+        connectors: ctx.subscribers.clone(),
+        ready_per_url: ctx.subscribers.iter().map(|_| AtomicU64::new(0)).collect(),
         log: log::PresenceLog::default(),
         sink: LatencySink::new(ctx.threads * 4),
         channels: k,
@@ -65,6 +66,7 @@ pub async fn run(args: &PresenceArgs, ctx: &Ctx) -> Report {
             move |i, permit| {
                 let (ch, o) = ((i / per) as u32, (i % per) as u32);
                 tasks::observer(
+                    i,
                     ch,
                     o,
                     Arc::clone(&shared),
@@ -213,6 +215,16 @@ pub async fn run(args: &PresenceArgs, ctx: &Ctx) -> Report {
     rep.result("users_ready", users_ok);
     rep.result("observers_closed", closed_obs);
     rep.result("connection_failures", json!(connect_failures));
+    if ctx.urls.len() > 1 {
+        // Observers and users over the URLs: round-robin, each kind counted from 0.
+        let per_url: Vec<_> = ctx
+            .urls
+            .iter()
+            .zip(&shared.ready_per_url)
+            .map(|(url, n)| json!({"url": url, "connections_ready": n.load(Ordering::Relaxed)}))
+            .collect();
+        rep.result("per_url", json!(per_url));
+    }
     rep.ok = obs_ok > 0 && users_ok > 0;
     let per_channel = (args.users as u64).div_ceil(k as u64) + args.observers as u64;
     if per_channel > MEMBER_LIMIT {

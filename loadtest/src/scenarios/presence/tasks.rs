@@ -19,7 +19,10 @@ pub fn channel_name(i: u32) -> String {
 }
 
 pub struct Shared {
-    pub connector: Arc<Connector>,
+    /// One per `--url`: observer i and user `u{n}` use number i (n) mod their count.
+    pub connectors: Vec<Arc<Connector>>,
+    /// Observers and users whose first connection was established, per `--url`.
+    pub ready_per_url: Vec<AtomicU64>,
     pub log: PresenceLog,
     pub sink: Arc<LatencySink>,
     pub channels: u32,
@@ -41,6 +44,18 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The connector for connection `i` and its URL index (round-robin over the URLs).
+    fn connector(&self, i: u64) -> Option<(usize, &Arc<Connector>)> {
+        let u = (i % self.connectors.len().max(1) as u64) as usize;
+        self.connectors.get(u).map(|c| (u, c))
+    }
+
+    fn mark_ready(&self, url: usize) {
+        if let Some(n) = self.ready_per_url.get(url) {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn deadline(&self) -> Instant {
         self.deadline.get().copied().unwrap_or_else(Instant::now)
     }
@@ -83,9 +98,10 @@ async fn join(
     net::subscribe(ws, channel, Some(&auth), Some(&data), limit).await
 }
 
-/// Observer `o` of `channel`: a member itself, it matches every member event about `u{n}`
-/// users against the log until stopped.
+/// Observer `o` of `channel` (connection `index` of all observers): a member itself, it
+/// matches every member event about `u{n}` users against the log until stopped.
 pub async fn observer(
+    index: u64,
     channel: u32,
     o: u32,
     shared: Arc<Shared>,
@@ -94,8 +110,11 @@ pub async fn observer(
     mut stop: watch::Receiver<bool>,
 ) -> Option<ObserverResult> {
     let name = channel_name(channel);
-    let mut ws = match open_and_join(&shared.connector, &name, &format!("obs-{channel}-{o}")).await
-    {
+    let Some((url, connector)) = shared.connector(index) else {
+        let _ = ready.send(Err("no_such_url".into()));
+        return None;
+    };
+    let mut ws = match open_and_join(connector, &name, &format!("obs-{channel}-{o}")).await {
         Ok((ws, _)) => ws,
         Err(e) => {
             let _ = ready.send(Err(e.reason()));
@@ -103,6 +122,7 @@ pub async fn observer(
         }
     };
     drop(permit);
+    shared.mark_ready(url);
     shared.observers_ready[channel as usize].fetch_add(1, Ordering::Relaxed);
     let _ = ready.send(Ok(()));
     let mut r = ObserverResult {
@@ -191,7 +211,12 @@ pub async fn churner(
     ready: ReadyTx,
     mut go: watch::Receiver<bool>,
 ) {
-    let connector = Arc::clone(&shared.connector);
+    let Some((url, connector)) = shared.connector(u64::from(n)) else {
+        let _ = ready.send(Err("no_such_url".into()));
+        shared.active_churners.fetch_sub(1, Ordering::Relaxed);
+        return;
+    };
+    let connector = Arc::clone(connector);
     let mut conn = match connector.open().await {
         Ok(c) => Some((c.ws, c.socket_id)),
         Err(e) => {
@@ -201,6 +226,7 @@ pub async fn churner(
         }
     };
     drop(permit);
+    shared.mark_ready(url);
     let _ = ready.send(Ok(()));
     stopped(&mut go).await;
     let user = format!("u{n}");
