@@ -179,7 +179,9 @@ mod tests {
             (r#","webhook_batch_ms":60001"#, "webhook_batch_ms"),
             (r#","vacate_grace_ms":70000"#, "vacate_grace_ms"),
         ] {
-            let err = build_apps(specs(extra), &settings(&[])).unwrap_err().to_string();
+            let err = build_apps(specs(extra), &settings(&[]))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("app shop") && err.contains(field), "{err}");
         }
         let apps = build_apps(
