@@ -156,7 +156,9 @@ pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, S
                 glommio::spawn_local(inbox.run(move |m| s.handle_bus(m))).detach();
                 if let Some(inbox) = link_inbox {
                     let s = Rc::clone(&shard);
-                    glommio::spawn_local(inbox.run(move |b| s.on_broadcast(b))).detach();
+                    let asked = Rc::clone(&shard);
+                    let run = inbox.run(move |b| s.on_broadcast(b), move |q| asked.answer_node(q));
+                    glommio::spawn_local(run).detach();
                 }
                 glommio::spawn_local(sweep(Rc::clone(&shard))).detach();
                 let (listener, plain) = listeners;

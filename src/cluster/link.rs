@@ -22,11 +22,14 @@ use redis::aio::MultiplexedConnection;
 use redis::Client;
 use tracing::{info, warn};
 
+use super::ask::{encode_answer, encode_question, Finished};
+use super::asking::{unavailable, AskSetup, Asking};
 use super::buffer::{OutageBuffer, Pending};
 use super::deliver::to_broadcast;
 use super::envelope::{self, DecodeError, Envelope, Incoming, Packer};
 use super::session::{first_session, open, within, Backoff, Lost, Session};
-use super::shard_link::LinkPorts;
+use super::envelope::{AnswerRecord, Record};
+use super::shard_link::{Inbound, LinkPorts, NodeQuestion};
 use super::stats::add;
 use super::ClusterError;
 use crate::config::RedisUrl;
@@ -53,6 +56,8 @@ pub struct LinkSetup {
     pub buffer_age: Duration,
     /// Core to pin the thread to.
     pub core: Option<usize>,
+    /// Liveness and cross-node questions.
+    pub ask: AskSetup,
 }
 
 /// Starts the link thread; returns once it reached Redis, or the reason it could not within
@@ -81,7 +86,9 @@ pub fn spawn(setup: LinkSetup, ports: LinkPorts) -> Result<(), ClusterError> {
                 }
             };
             rt.block_on(async move {
-                let session = match first_session(&client, &setup.bus_channel).await {
+                let inbox = format!("{}{}", setup.ask.inbox_prefix, setup.node);
+                let channels = [setup.bus_channel.as_str(), inbox.as_str()];
+                let session = match first_session(&client, &channels).await {
                     Ok(s) => s,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e.to_string()));
@@ -133,6 +140,21 @@ struct Link {
     retry: VecDeque<(Envelope, Instant)>,
     /// Highest `s` delivered per sending node key.
     seen: HashMap<String, u64>,
+    /// Cross-node questions in flight and liveness.
+    asking: Asking,
+    /// The shard the next question from another node goes to.
+    next_shard: usize,
+}
+
+/// What one turn took from the shards.
+#[derive(Default)]
+struct Taken {
+    /// Encoded `e` and `q` records, in order.
+    records: VecDeque<Pending>,
+    /// Questions among them: id, asking shard, token.
+    asks: Vec<(String, usize, u64)>,
+    /// Answers to other nodes.
+    answers: Vec<AnswerRecord>,
 }
 
 impl Link {
@@ -140,8 +162,11 @@ impl Link {
         let apps = (setup.app_ids.iter().cloned())
             .zip(0u32..)
             .collect::<HashMap<_, _>>();
+        let asking = Asking::new(&setup.node, setup.ask.clone());
         Link {
             client,
+            asking,
+            next_shard: 0,
             packer: Packer::new(&setup.node, envelope::MAX_ENVELOPE_BYTES),
             buffer: OutageBuffer::new(setup.buffer_bytes, setup.buffer_age),
             apps,
@@ -160,12 +185,16 @@ impl Link {
             if let Some(s) = session.take() {
                 let lost = self.serve(s).await;
                 self.ports.stats.connected.store(false, Ordering::Relaxed);
+                let abandoned = self.asking.abandon();
+                self.hand_all(abandoned);
                 warn!("cluster: lost Redis ({lost}); reconnecting");
                 backoff = Backoff::default();
             }
             let delay = backoff.next_delay(fastrand::f64());
             self.buffer_for(delay).await;
-            match open(&self.client, &self.setup.bus_channel).await {
+            let inbox = self.asking.own_inbox();
+            let channels = [self.setup.bus_channel.as_str(), inbox.as_str()];
+            match open(&self.client, &channels).await {
                 Ok(s) => {
                     add(&self.ports.stats.reconnects, 1);
                     info!("cluster: Redis reached again; resuming");
@@ -183,12 +212,16 @@ impl Link {
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => break,
                 _ = self.ports.bell.notified() => {
-                    let dropped: u64 = self
-                        .take_records()
+                    let taken = self.take_records(false);
+                    let dropped: u64 = taken
+                        .records
                         .into_iter()
                         .map(|r| self.buffer.push(r))
                         .sum();
                     add(&self.ports.stats.dropped_records, dropped);
+                    let answered = taken.asks.into_iter().map(|(_, shard, token)| unavailable(shard, token));
+                    let answered: Vec<Finished> = answered.collect();
+                    self.hand_all(answered);
                 }
             }
         }
@@ -199,6 +232,7 @@ impl Link {
     /// One session: flush what waited, then publish, receive and ping until something fails.
     async fn serve(&mut self, mut s: Session) -> Lost {
         let flushed = async {
+            self.asking.beat(&mut s.cmd).await?;
             let dropped = self.expire(Instant::now());
             add(&self.ports.stats.dropped_records, dropped);
             let waiting = self.buffer.take();
@@ -210,13 +244,27 @@ impl Link {
         self.ports.stats.connected.store(true, Ordering::Relaxed);
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let every = self.asking.heartbeat_every();
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let deadline = self.asking.next_deadline();
             tokio::select! {
                 _ = self.ports.bell.notified() => {
-                    let records = self.take_records();
-                    if let Err(lost) = self.publish(&mut s.cmd, records).await {
+                    let taken = self.take_records(true);
+                    if let Err(lost) = self.turn(&mut s.cmd, taken).await {
                         return lost;
                     }
+                }
+                _ = beat.tick() => {
+                    if let Err(lost) = self.asking.beat(&mut s.cmd).await {
+                        return lost;
+                    }
+                }
+                _ = until(deadline) => {
+                    let late = self.asking.expire(Instant::now());
+                    add(&self.ports.stats.query_timeouts, late.len() as u64);
+                    self.hand_all(late);
                 }
                 msg = s.stream.next() => match msg {
                     Some(msg) => self.receive(msg.get_payload_bytes()),
@@ -240,21 +288,41 @@ impl Link {
         }
     }
 
-    /// Every record the shards handed over so far, encoded, in order.
-    fn take_records(&mut self) -> VecDeque<Pending> {
+    /// Every record the shards handed over so far, encoded, in order. Questions are encoded
+    /// only while `connected` (otherwise they are answered as unavailable, never buffered).
+    fn take_records(&mut self, connected: bool) -> Taken {
         let now = Instant::now();
         let ids = &self.setup.app_ids;
-        let mut out = VecDeque::new();
+        let mut out = Taken::default();
         let mut bad = 0;
         while let Ok(batch) = self.ports.records.try_recv() {
             for r in batch {
                 let mut json = Vec::with_capacity(128);
+                let r = match r {
+                    Record::Event(_) => r,
+                    Record::Answer(a) => {
+                        out.answers.push(a);
+                        continue;
+                    }
+                    Record::Ask(ask) => {
+                        let app = ids.get(ask.app as usize);
+                        if let (true, Some(app)) = (connected, app) {
+                            let id = self.asking.next_id();
+                            encode_question(&id, app, &ask.question, &mut json);
+                            out.records.push_back(Pending { json, at: now });
+                            out.asks.push((id, ask.shard, ask.token));
+                        } else {
+                            out.asks.push((String::new(), ask.shard, ask.token));
+                        }
+                        continue;
+                    }
+                };
                 match envelope::encode_record(
                     &r,
                     |i| ids.get(i as usize).map(String::as_str),
                     &mut json,
                 ) {
-                    Ok(()) => out.push_back(Pending { json, at: now }),
+                    Ok(()) => out.records.push_back(Pending { json, at: now }),
                     Err(e) => {
                         bad += 1;
                         tracing::debug!("cluster: record not sent: {e}");
@@ -278,6 +346,53 @@ impl Link {
             self.retry.pop_front();
         }
         dropped
+    }
+
+    /// One turn while connected: starts the turn's questions (after reading which nodes are
+    /// live), publishes its records, then its answers to other nodes.
+    async fn turn(&mut self, cmd: &mut MultiplexedConnection, taken: Taken) -> Result<(), Lost> {
+        if !taken.asks.is_empty() {
+            match self.asking.live_nodes(cmd).await {
+                Ok(live) => {
+                    let done: Vec<Finished> = (taken.asks.into_iter())
+                        .filter_map(|(id, shard, token)| match id.is_empty() {
+                            true => Some(unavailable(shard, token)),
+                            false => self.asking.start(id, shard, token, &live),
+                        })
+                        .collect();
+                    self.hand_all(done);
+                }
+                Err(lost) => {
+                    let done = taken.asks.iter().map(|&(_, s, t)| unavailable(s, t));
+                    let done: Vec<Finished> = done.collect();
+                    self.hand_all(done);
+                    for r in taken.records {
+                        let dropped = self.buffer.push(r);
+                        add(&self.ports.stats.dropped_records, dropped);
+                    }
+                    return Err(lost);
+                }
+            }
+        }
+        self.publish(cmd, taken.records).await?;
+        for a in taken.answers {
+            let env = encode_answer(&self.setup.node, &a.id, &a.counts);
+            redis::cmd("PUBLISH")
+                .arg(self.asking.inbox_of(&a.to))
+                .arg(env)
+                .query_async::<i64>(cmd)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Hands finished questions to the shards that asked them.
+    fn hand_all(&mut self, finished: Vec<Finished>) {
+        for (shard, gathered) in finished {
+            if let Some(port) = self.ports.shards.get_mut(shard) {
+                port.hand(Inbound::Gathered(gathered));
+            }
+        }
     }
 
     /// Sends failed envelopes again, then `records` as one envelope (more above 512 KiB). On a
@@ -329,22 +444,64 @@ impl Link {
         add(&stats.envelopes_received, 1);
         let mut invalid = env.invalid as u64;
         let mut batch = Vec::with_capacity(env.records.len());
-        for r in &env.records {
-            if let Incoming::Event(e) = r {
-                match self.apps.get(&*e.app) {
-                    Some(&app) => batch.push(to_broadcast(e, app)),
+        let mut received = 0;
+        for r in env.records {
+            match r {
+                Incoming::Event(e) => match self.apps.get(&*e.app) {
+                    Some(&app) => batch.push(to_broadcast(&e, app)),
                     None => invalid += 1,
+                },
+                Incoming::Question(q) => {
+                    let (Some(&app), Some(from)) = (self.apps.get(&*q.app), q.asker()) else {
+                        invalid += 1;
+                        continue;
+                    };
+                    // Broadcasts before the question reach the shards first.
+                    self.deliver(&mut batch);
+                    received += 1;
+                    let question = NodeQuestion {
+                        from: from.into(),
+                        id: (*q.id).into(),
+                        app,
+                        question: q.question,
+                    };
+                    let shards = self.ports.shards.len().max(1);
+                    let to = self.next_shard % shards;
+                    self.next_shard = (to + 1) % shards;
+                    if let Some(port) = self.ports.shards.get_mut(to) {
+                        port.hand(Inbound::Question(question));
+                    }
                 }
+                Incoming::Answer(a) => {
+                    received += 1;
+                    if let Some(done) = self.asking.answered(&env.node, a) {
+                        self.hand_all(vec![done]);
+                    }
+                }
+                Incoming::Unknown => {}
             }
         }
         add(&stats.invalid_records, invalid);
+        add(&stats.records_received, received + batch.len() as u64);
+        self.deliver(&mut batch);
+    }
+
+    /// Hands the broadcasts collected so far to every shard.
+    fn deliver(&mut self, batch: &mut Vec<crate::bus::Broadcast>) {
         if batch.is_empty() {
             return;
         }
-        add(&stats.records_received, batch.len() as u64);
-        let batch: Arc<[_]> = batch.into();
+        let shared: Arc<[_]> = std::mem::take(batch).into();
         for port in &mut self.ports.shards {
-            port.deliver(Arc::clone(&batch));
+            port.deliver(Arc::clone(&shared));
         }
+    }
+}
+
+/// Resolves at `deadline`, never without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
     }
 }

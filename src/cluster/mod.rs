@@ -4,16 +4,19 @@
 //!
 //! This module owns the **link**: one plain thread per node that alone holds the Redis
 //! connections ([`link`], one session of them in `session`); the records shards hand it and the envelopes on the bus channel
-//! `P:b` ([`envelope`]); the way records and received batches cross between the shards and the
+//! `P:b` ([`envelope`]); cross-node REST counts and node liveness ([`ask`]: `q`/`ans`
+//! records and the gathering of answers; the link's side in `asking`, a shard's in `remote`);
+//! the way records and received batches cross between the shards and the
 //! link ([`shard_link`]); the outage buffer ([`buffer`]); and the link's counters ([`stats`]).
 //! Shards never block on Redis and never hold a Redis socket.
 //!
 //! What travels (an `e` record per publish): REST `events` and `batch_events` (with the
 //! `socket_id` exclusion as `x`), client events, `#server-to-user-…` sends, raw `/v3` channel
 //! messages and `POST /api/publish` (text as `p`, binary raw frames as `b`, base64), cache
-//! channel events (`ca`:1, kept as the last event on every node that receives them). Presence
-//! member events, occupancy, channel queries (`GET /channels`…), terminate and watchlist stay
-//! per node in this phase.
+//! channel events (`ca`:1, kept as the last event on every node that receives them). REST
+//! `GET /channels` and `GET /channels/{name}` subscription counts are summed over every live
+//! node (`q` on `P:b`, `ans` on the asker's `P:n:<nk>`). Presence member events and user
+//! counts, occupancy, terminate and watchlist stay per node in this phase.
 //!
 //! Delivery guarantee: every publish reaches the local subscribers of its node at once and the
 //! subscribers on every other node that reaches Redis **exactly once, in publish order per
@@ -26,10 +29,13 @@
 //! Records published while a *receiving* node's subscription is down are not replayed to it
 //! (Redis pub/sub keeps nothing): at-most-once towards a node that is disconnected.
 
+pub mod ask;
+mod asking;
 pub mod buffer;
 pub mod deliver;
 pub mod envelope;
 pub mod link;
+mod remote;
 mod session;
 pub mod shard_link;
 pub mod stats;
@@ -42,7 +48,8 @@ use thiserror::Error;
 use crate::config::Config;
 
 pub use envelope::{EventRecord, Record};
-pub use shard_link::{LinkInbox, ShardEnds, ShardLink};
+pub use asking::AskSetup;
+pub use shard_link::{LinkInbox, NodeQuestion, ShardEnds, ShardLink};
 pub use stats::LinkStats;
 
 /// Why cluster mode could not start.
@@ -117,6 +124,13 @@ pub fn start(
         buffer_bytes: settings.redis_buffer_kb as usize * 1024,
         buffer_age: Duration::from_millis(settings.redis_buffer_ms.into()),
         core,
+        ask: AskSetup {
+            nodes_key: format!("{}:nodes", settings.redis_prefix),
+            inbox_prefix: format!("{}:n:", settings.redis_prefix),
+            heartbeat: Duration::from_millis(settings.node_heartbeat_ms.into()),
+            ttl: Duration::from_millis(settings.node_ttl_ms.into()),
+            timeout: Duration::from_millis(settings.cluster_query_timeout_ms.into()),
+        },
     };
     link::spawn(setup, ports)?;
     Ok(Some(Cluster {

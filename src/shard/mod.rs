@@ -8,6 +8,7 @@ mod channels;
 pub mod conn;
 pub mod keepalive;
 mod membership;
+pub mod node_counts;
 pub mod presence;
 mod query;
 pub mod session;
