@@ -93,7 +93,10 @@ pub struct IncomingQuestion<'a> {
 impl IncomingQuestion<'_> {
     /// The asker's node key (the part of `id` before the last `/`), whose inbox gets the answer.
     pub fn asker(&self) -> Option<&str> {
-        self.id.rsplit_once('/').map(|(nk, _)| nk).filter(|nk| !nk.is_empty())
+        self.id
+            .rsplit_once('/')
+            .map(|(nk, _)| nk)
+            .filter(|nk| !nk.is_empty())
     }
 }
 

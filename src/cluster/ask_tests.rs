@@ -65,7 +65,11 @@ fn gathers_until_every_expected_node_answered() {
         .start("q/1".into(), 2, 9, keys(&["b", "c"]), deadline)
         .is_none());
     assert_eq!(g.answer("q/1", "b", pairs(&[("x", 2)])), None);
-    assert_eq!(g.answer("q/1", "b", pairs(&[("x", 2)])), None, "counted once");
+    assert_eq!(
+        g.answer("q/1", "b", pairs(&[("x", 2)])),
+        None,
+        "counted once"
+    );
     assert_eq!(g.answer("q/1", "stranger", pairs(&[("x", 50)])), None);
     let (shard, done) = g.answer("q/1", "c", pairs(&[("x", 1), ("y", 4)])).unwrap();
     assert_eq!(shard, 2);
@@ -73,7 +77,11 @@ fn gathers_until_every_expected_node_answered() {
     assert_eq!(done.missing, Missing::None);
     assert_eq!(done.counts.get("x"), Some(&3));
     assert_eq!(done.counts.get("y"), Some(&4));
-    assert_eq!(g.answer("q/1", "c", pairs(&[("x", 1)])), None, "late answer");
+    assert_eq!(
+        g.answer("q/1", "c", pairs(&[("x", 1)])),
+        None,
+        "late answer"
+    );
     assert_eq!(g.next_deadline(), None);
 }
 

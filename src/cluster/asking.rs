@@ -108,8 +108,12 @@ impl Asking {
         cmd: &mut MultiplexedConnection,
     ) -> Result<BTreeSet<String>, Lost> {
         let call = self.live.key(&self.setup.nodes_key);
-        let keys = within(REPLY_TIMEOUT, "live nodes", call.invoke_async::<Vec<String>>(cmd))
-            .await??;
+        let keys = within(
+            REPLY_TIMEOUT,
+            "live nodes",
+            call.invoke_async::<Vec<String>>(cmd),
+        )
+        .await??;
         Ok(keys.into_iter().filter(|k| *k != self.node).collect())
     }
 

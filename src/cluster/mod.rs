@@ -47,8 +47,8 @@ use thiserror::Error;
 
 use crate::config::Config;
 
-pub use envelope::{EventRecord, Record};
 pub use asking::AskSetup;
+pub use envelope::{EventRecord, Record};
 pub use shard_link::{LinkInbox, NodeQuestion, ShardEnds, ShardLink};
 pub use stats::LinkStats;
 

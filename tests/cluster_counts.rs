@@ -1,0 +1,183 @@
+//! Cluster mode, REST counts: `GET /channels` and `GET /channels/{name}` on any node give the
+//! subscription counts of every live node; a node that does not answer in time is left out
+//! and named in `X-Corecast-Partial` (and counted in `corecast_cluster_query_timeouts_total`);
+//! with Redis unreachable the node answers its own counts at once, marked `unavailable`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::redis_server::Redis;
+use common::{Reply, Server, Ws};
+use serde_json::{json, Value};
+
+/// Bound on waiting for a node to notice something (a reconnect, a lost Redis).
+const NOTICE: Duration = Duration::from_secs(15);
+
+/// The node key from the start-up banner (`… (node 9f2c41d07ab3e615.1)`).
+fn node_key(node: &Server) -> String {
+    let out = node.output();
+    let start = out.find("(node ").expect("node key in the banner") + "(node ".len();
+    let len = out[start..].find(')').expect("end of the node key");
+    out[start..start + len].to_string()
+}
+
+/// `n` connections to `node` subscribed to `channel`.
+fn subscribers(node: &Server, channel: &str, n: usize) -> Vec<Ws> {
+    (0..n)
+        .map(|_| {
+            let mut ws = node.connect();
+            ws.subscribe_ok(channel);
+            ws
+        })
+        .collect()
+}
+
+fn channels(node: &Server, params: &[(&str, &str)]) -> Reply {
+    let reply = node.rest().get("channels", params);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply
+}
+
+fn channel(node: &Server, name: &str) -> Reply {
+    let path = format!("channels/{name}");
+    let reply = node.rest().get(&path, &[("info", "subscription_count")]);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply
+}
+
+fn count_of(reply: &Reply) -> Value {
+    reply.ok()["subscription_count"].clone()
+}
+
+#[test]
+fn counts_on_any_node_are_the_cluster_totals() {
+    let redis = Redis::start();
+    let (a, b, c) = (
+        Server::node(&redis, &[]),
+        Server::node(&redis, &[]),
+        Server::node(&redis, &[]),
+    );
+    let _subs = [
+        subscribers(&a, "news", 1),
+        subscribers(&b, "news", 2),
+        subscribers(&c, "news", 1),
+        subscribers(&b, "sports", 1),
+    ];
+    let mut sporty = c.connect();
+    sporty.subscribe_ok("sports");
+    let full = json!({"channels": {
+        "news": {"subscription_count": 4},
+        "sports": {"subscription_count": 2},
+    }});
+    for node in [&a, &b, &c] {
+        let reply = channels(node, &[("info", "subscription_count")]);
+        assert_eq!(reply.ok(), &full, "on {}", node_key(node));
+        assert_eq!(reply.header("X-Corecast-Partial"), None);
+        let reply = channels(node, &[("filter_by_prefix", "spo")]);
+        assert_eq!(reply.ok(), &json!({"channels": {"sports": {}}}));
+        let reply = channel(node, "news");
+        assert_eq!(count_of(&reply), 4);
+        assert_eq!(reply.ok()["occupied"], true);
+        assert_eq!(reply.header("X-Corecast-Partial"), None);
+    }
+    // Occupied elsewhere only: `a` has no subscriber of `sports`.
+    let reply = channel(&a, "sports");
+    assert_eq!(
+        (count_of(&reply), &reply.ok()["occupied"]),
+        (json!(2), &json!(true))
+    );
+    let reply = channel(&a, "nobody-here");
+    assert_eq!(
+        (count_of(&reply), &reply.ok()["occupied"]),
+        (json!(0), &json!(false))
+    );
+    sporty.close();
+    let deadline = Instant::now() + NOTICE;
+    while count_of(&channel(&a, "sports")) != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "c's unsubscribe never counted on a"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(a.metric("corecast_cluster_query_timeouts_total"), Some(0));
+}
+
+#[test]
+fn a_stopped_node_is_named_and_left_out_until_it_continues() {
+    let redis = Redis::start();
+    // A long TTL keeps the stopped node live in `P:nodes`, so it is expected and late.
+    let envs = [
+        ("CORECAST_NODE_TTL_MS", "60000"),
+        ("CORECAST_CLUSTER_QUERY_TIMEOUT_MS", "1000"),
+    ];
+    let (a, b, c) = (
+        Server::node(&redis, &envs),
+        Server::node(&redis, &envs),
+        Server::node(&redis, &envs),
+    );
+    let _subs = [
+        subscribers(&a, "news", 1),
+        subscribers(&b, "news", 2),
+        subscribers(&c, "news", 3),
+    ];
+    assert_eq!(count_of(&channel(&a, "news")), 6);
+
+    c.signal(libc::SIGSTOP);
+    let started = Instant::now();
+    let reply = channel(&a, "news");
+    let took = started.elapsed();
+    c.signal(libc::SIGCONT);
+    assert_eq!(count_of(&reply), 3, "c's share is left out");
+    assert_eq!(
+        reply.header("X-Corecast-Partial"),
+        Some(node_key(&c).as_str())
+    );
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(10),
+        "answered after {took:?} with a 1 s timeout"
+    );
+    assert_eq!(a.metric("corecast_cluster_query_timeouts_total"), Some(1));
+    let list = channels(&b, &[("info", "subscription_count")]);
+    // `c` was continued above; it may still be catching up, then the answer is complete.
+    match list.header("X-Corecast-Partial") {
+        Some(missing) => assert_eq!(missing, node_key(&c)),
+        None => assert_eq!(list.ok()["channels"]["news"]["subscription_count"], 6),
+    }
+
+    c.wait_ready(200, NOTICE);
+    let deadline = Instant::now() + NOTICE;
+    loop {
+        let reply = channel(&a, "news");
+        if reply.header("X-Corecast-Partial").is_none() {
+            assert_eq!(count_of(&reply), 6);
+            break;
+        }
+        assert!(Instant::now() < deadline, "c never answered again");
+    }
+}
+
+#[test]
+fn without_redis_the_local_counts_come_at_once_marked_unavailable() {
+    let mut redis = Redis::start();
+    let envs = [("CORECAST_CLUSTER_QUERY_TIMEOUT_MS", "5000")];
+    let (a, b) = (Server::node(&redis, &envs), Server::node(&redis, &envs));
+    let _subs = [subscribers(&a, "news", 2), subscribers(&b, "news", 1)];
+    assert_eq!(count_of(&channel(&a, "news")), 3);
+    redis.stop();
+    a.wait_ready(503, NOTICE);
+    let started = Instant::now();
+    let reply = channel(&a, "news");
+    let took = started.elapsed();
+    assert_eq!(count_of(&reply), 2);
+    assert_eq!(reply.header("X-Corecast-Partial"), Some("unavailable"));
+    let list = channels(&a, &[("info", "subscription_count")]);
+    assert_eq!(list.header("X-Corecast-Partial"), Some("unavailable"));
+    assert_eq!(list.ok()["channels"]["news"]["subscription_count"], 2);
+    assert!(
+        took < Duration::from_millis(2500),
+        "took {took:?}: it waited for the 5 s query timeout"
+    );
+    assert_eq!(a.metric("corecast_cluster_query_timeouts_total"), Some(0));
+}
