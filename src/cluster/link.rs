@@ -1,9 +1,17 @@
 //! The link thread: one plain thread running a tokio current-thread runtime that owns this
-//! node's two Redis connections (commands, and the `P:b` subscription). Each turn it takes
+//! node's two Redis connections (commands, and the subscription to `P:b` and to the node's
+//! inbox `P:n:<nk>`). Each turn it takes
 //! every record the shards handed over since the previous turn, packs them into one envelope
 //! (split above 512 KiB) and `PUBLISH`es it; no timer. One `PUBLISH` is in flight at a time:
 //! records arriving meanwhile go into the next envelope. Received envelopes are decoded once,
 //! framed once per record and handed to every shard.
+//!
+//! Cross-node counts: the link keeps the node's `P:nodes` entry fresh (at each session start
+//! and every `CORECAST_NODE_HEARTBEAT_MS`), numbers and publishes the shards' `q` records in
+//! order with their other records, gathers the `ans` records arriving on its inbox and hands
+//! the result (complete, or at `CORECAST_CLUSTER_QUERY_TIMEOUT_MS` without the late nodes) to
+//! the asking shard; other nodes' `q` records go to one shard each, in turn, and its answer
+//! is published to the asker's inbox.
 //!
 //! Faults: a command error, a closed connection, or no `PONG` within 1 s to the `PING` sent
 //! every second on both connections ends the session; the link reconnects with back-off
@@ -22,17 +30,19 @@ use redis::aio::MultiplexedConnection;
 use redis::Client;
 use tracing::{info, warn};
 
-use super::ask::{encode_answer, encode_question, Finished};
+use super::ask::Finished;
 use super::asking::{unavailable, AskSetup, Asking};
 use super::buffer::{OutageBuffer, Pending};
 use super::deliver::to_broadcast;
 use super::envelope::{self, DecodeError, Envelope, Incoming, Packer};
-use super::envelope::{AnswerRecord, Record};
 use super::session::{first_session, open, within, Backoff, Lost, Session};
-use super::shard_link::{Inbound, LinkPorts, NodeQuestion};
+use super::shard_link::LinkPorts;
 use super::stats::add;
 use super::ClusterError;
 use crate::config::RedisUrl;
+
+#[path = "link_turn.rs"]
+mod turn;
 
 /// How long start-up keeps trying to reach Redis before it refuses to start.
 pub const STARTUP_WAIT: Duration = Duration::from_secs(10);
@@ -146,17 +156,6 @@ struct Link {
     next_shard: usize,
 }
 
-/// What one turn took from the shards.
-#[derive(Default)]
-struct Taken {
-    /// Encoded `e` and `q` records, in order.
-    records: VecDeque<Pending>,
-    /// Questions among them: id, asking shard, token.
-    asks: Vec<(String, usize, u64)>,
-    /// Answers to other nodes.
-    answers: Vec<AnswerRecord>,
-}
-
 impl Link {
     fn new(client: Client, setup: LinkSetup, ports: LinkPorts) -> Self {
         let apps = (setup.app_ids.iter().cloned())
@@ -261,7 +260,7 @@ impl Link {
                         return lost;
                     }
                 }
-                _ = until(deadline) => {
+                _ = turn::until(deadline) => {
                     let late = self.asking.expire(Instant::now());
                     add(&self.ports.stats.query_timeouts, late.len() as u64);
                     self.hand_all(late);
@@ -288,52 +287,6 @@ impl Link {
         }
     }
 
-    /// Every record the shards handed over so far, encoded, in order. Questions are encoded
-    /// only while `connected` (otherwise they are answered as unavailable, never buffered).
-    fn take_records(&mut self, connected: bool) -> Taken {
-        let now = Instant::now();
-        let ids = &self.setup.app_ids;
-        let mut out = Taken::default();
-        let mut bad = 0;
-        while let Ok(batch) = self.ports.records.try_recv() {
-            for r in batch {
-                let mut json = Vec::with_capacity(128);
-                let r = match r {
-                    Record::Event(_) => r,
-                    Record::Answer(a) => {
-                        out.answers.push(a);
-                        continue;
-                    }
-                    Record::Ask(ask) => {
-                        let app = ids.get(ask.app as usize);
-                        if let (true, Some(app)) = (connected, app) {
-                            let id = self.asking.next_id();
-                            encode_question(&id, app, &ask.question, &mut json);
-                            out.records.push_back(Pending { json, at: now });
-                            out.asks.push((id, ask.shard, ask.token));
-                        } else {
-                            out.asks.push((String::new(), ask.shard, ask.token));
-                        }
-                        continue;
-                    }
-                };
-                match envelope::encode_record(
-                    &r,
-                    |i| ids.get(i as usize).map(String::as_str),
-                    &mut json,
-                ) {
-                    Ok(()) => out.records.push_back(Pending { json, at: now }),
-                    Err(e) => {
-                        bad += 1;
-                        tracing::debug!("cluster: record not sent: {e}");
-                    }
-                }
-            }
-        }
-        add(&self.ports.stats.dropped_records, bad);
-        out
-    }
-
     /// Drops what waited longer than the buffer's age bound; returns how many records.
     fn expire(&mut self, now: Instant) -> u64 {
         let age = self.setup.buffer_age;
@@ -346,53 +299,6 @@ impl Link {
             self.retry.pop_front();
         }
         dropped
-    }
-
-    /// One turn while connected: starts the turn's questions (after reading which nodes are
-    /// live), publishes its records, then its answers to other nodes.
-    async fn turn(&mut self, cmd: &mut MultiplexedConnection, taken: Taken) -> Result<(), Lost> {
-        if !taken.asks.is_empty() {
-            match self.asking.live_nodes(cmd).await {
-                Ok(live) => {
-                    let done: Vec<Finished> = (taken.asks.into_iter())
-                        .filter_map(|(id, shard, token)| match id.is_empty() {
-                            true => Some(unavailable(shard, token)),
-                            false => self.asking.start(id, shard, token, &live),
-                        })
-                        .collect();
-                    self.hand_all(done);
-                }
-                Err(lost) => {
-                    let done = taken.asks.iter().map(|&(_, s, t)| unavailable(s, t));
-                    let done: Vec<Finished> = done.collect();
-                    self.hand_all(done);
-                    for r in taken.records {
-                        let dropped = self.buffer.push(r);
-                        add(&self.ports.stats.dropped_records, dropped);
-                    }
-                    return Err(lost);
-                }
-            }
-        }
-        self.publish(cmd, taken.records).await?;
-        for a in taken.answers {
-            let env = encode_answer(&self.setup.node, &a.id, &a.counts);
-            redis::cmd("PUBLISH")
-                .arg(self.asking.inbox_of(&a.to))
-                .arg(env)
-                .query_async::<i64>(cmd)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Hands finished questions to the shards that asked them.
-    fn hand_all(&mut self, finished: Vec<Finished>) {
-        for (shard, gathered) in finished {
-            if let Some(port) = self.ports.shards.get_mut(shard) {
-                port.hand(Inbound::Gathered(gathered));
-            }
-        }
     }
 
     /// Sends failed envelopes again, then `records` as one envelope (more above 512 KiB). On a
@@ -451,27 +357,15 @@ impl Link {
                     Some(&app) => batch.push(to_broadcast(&e, app)),
                     None => invalid += 1,
                 },
-                Incoming::Question(q) => {
-                    let (Some(&app), Some(from)) = (self.apps.get(&*q.app), q.asker()) else {
-                        invalid += 1;
-                        continue;
-                    };
-                    // Broadcasts before the question reach the shards first.
-                    self.deliver(&mut batch);
-                    received += 1;
-                    let question = NodeQuestion {
-                        from: from.into(),
-                        id: (*q.id).into(),
-                        app,
-                        question: q.question,
-                    };
-                    let shards = self.ports.shards.len().max(1);
-                    let to = self.next_shard % shards;
-                    self.next_shard = (to + 1) % shards;
-                    if let Some(port) = self.ports.shards.get_mut(to) {
-                        port.hand(Inbound::Question(question));
+                Incoming::Question(q) => match self.apps.get(&*q.app) {
+                    Some(&app) if q.asker().is_some() => {
+                        // Broadcasts before the question reach the shards first.
+                        self.deliver(&mut batch);
+                        received += 1;
+                        self.route_question(q, app);
                     }
-                }
+                    _ => invalid += 1,
+                },
                 Incoming::Answer(a) => {
                     received += 1;
                     if let Some(done) = self.asking.answered(&env.node, a) {
@@ -495,13 +389,5 @@ impl Link {
         for port in &mut self.ports.shards {
             port.deliver(Arc::clone(&shared));
         }
-    }
-}
-
-/// Resolves at `deadline`, never without one.
-async fn until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
-        None => std::future::pending().await,
     }
 }
