@@ -188,3 +188,48 @@ fn without_redis_the_local_counts_come_at_once_marked_unavailable() {
     );
     assert_eq!(a.metric("corecast_cluster_query_timeouts_total"), Some(0));
 }
+
+#[test]
+fn a_node_past_its_ttl_is_no_longer_expected_and_counts_again_once_back() {
+    let redis = Redis::start();
+    let envs = [
+        ("CORECAST_NODE_HEARTBEAT_MS", "200"),
+        ("CORECAST_NODE_TTL_MS", "1500"),
+        ("CORECAST_CLUSTER_QUERY_TIMEOUT_MS", "500"),
+    ];
+    let (a, c) = (Server::node(&redis, &envs), Server::node(&redis, &envs));
+    let _subs = [subscribers(&a, "news", 1), subscribers(&c, "news", 2)];
+    assert_eq!(count_of(&channel(&a, "news")), 3);
+    // c refreshes its entry: its expiry score moves on.
+    let nodes = format!("{}:nodes", common::cluster::PREFIX);
+    let score = || -> f64 {
+        let v = redis.cmd(&["ZSCORE", &nodes, &node_key(&c)]);
+        redis::FromRedisValue::from_redis_value(v).expect("c is in P:nodes")
+    };
+    let first = score();
+    let deadline = Instant::now() + NOTICE;
+    while score() <= first {
+        assert!(Instant::now() < deadline, "c's entry was never refreshed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.signal(libc::SIGSTOP);
+    // Partial (naming c) until c's entry expires, then complete without it.
+    let deadline = Instant::now() + NOTICE;
+    loop {
+        let reply = channel(&a, "news");
+        match reply.header("X-Corecast-Partial") {
+            Some(missing) => assert_eq!(missing, node_key(&c)),
+            None => {
+                assert_eq!(count_of(&reply), 1, "only a's share once c is gone");
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "c stayed expected past its TTL");
+    }
+    c.signal(libc::SIGCONT);
+    let deadline = Instant::now() + NOTICE;
+    while count_of(&channel(&a, "news")) != 3 {
+        assert!(Instant::now() < deadline, "c's share never came back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
