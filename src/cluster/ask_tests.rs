@@ -117,3 +117,13 @@ fn the_deadline_names_the_late_nodes_and_keeps_the_others_shares() {
     assert_eq!(left[0].1.missing.header().as_deref(), Some("unavailable"));
     assert_eq!(g.next_deadline(), None);
 }
+
+#[test]
+fn an_encoded_question_starts_with_its_kind() {
+    let mut out = Vec::new();
+    encode_question("a/1", "x", &Question::Channels { prefix: None }, &mut out);
+    assert!(
+        out.starts_with(br#"{"k":"q""#),
+        "the link tells questions by this"
+    );
+}

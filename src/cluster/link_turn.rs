@@ -97,7 +97,9 @@ impl Link {
                     let done = taken.asks.iter().map(|&(_, s, t)| unavailable(s, t));
                     let done: Vec<Finished> = done.collect();
                     self.hand_all(done);
-                    for r in taken.records {
+                    // The events wait for the next session; the questions were just answered.
+                    let events = taken.records.into_iter().filter(|r| !is_question(&r.json));
+                    for r in events {
                         let dropped = self.buffer.push(r);
                         add(&self.ports.stats.dropped_records, dropped);
                     }
@@ -145,6 +147,11 @@ impl Link {
             port.hand(Inbound::Question(question));
         }
     }
+}
+
+/// Whether an encoded record is a `q` record (as [`encode_question`] writes them).
+fn is_question(json: &[u8]) -> bool {
+    json.starts_with(br#"{"k":"q""#)
 }
 
 /// Resolves at `deadline`, never without one.

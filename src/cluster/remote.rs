@@ -60,9 +60,11 @@ impl ShardLink {
         }
     }
 
-    /// Completes the waiting question the link answered (a late one is dropped).
+    /// Completes the waiting question the link answered (a late one is dropped). The entry
+    /// goes here too, so a request abandoned meanwhile leaves nothing behind.
     pub fn complete(&self, gathered: Gathered) {
-        if let Some(tx) = self.waiting.borrow().get(&gathered.token) {
+        let waiting = self.waiting.borrow_mut().remove(&gathered.token);
+        if let Some(tx) = waiting {
             let _ = tx.try_send(gathered);
         }
     }
