@@ -56,16 +56,21 @@ pub struct Server {
     /// How this node reaches others: `local (single node)` or `redis <url> (node <key>)`.
     pub adapter: String,
     handles: Vec<ExecutorJoinHandle<()>>,
+    leave: Option<cluster::Leave>,
 }
 
 impl Server {
     /// Asks every shard to close its connections with 4200 ("reconnect immediately") and to
-    /// refuse new ones, then waits up to `grace` for the connections to go.
+    /// refuse new ones, then waits up to `grace` for the connections to go; in cluster mode it
+    /// then leaves the live-node set (waiting at most 1 s for Redis).
     pub fn drain(&self, grace: Duration) {
         self.globals.draining.store(true, Ordering::Relaxed);
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline && self.globals.connections.load(Ordering::Relaxed) > 0 {
             std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Some(leave) = &self.leave {
+            leave.leave(Duration::from_secs(1));
         }
     }
 
@@ -112,7 +117,10 @@ pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, S
         || "local (single node)".to_string(),
         |c| c.description.clone(),
     );
-    let mut links = cluster.map(|c| c.ends.into_iter());
+    let (mut links, leave) = match cluster {
+        Some(c) => (Some(c.ends.into_iter()), Some(c.leave)),
+        None => (None, None),
+    };
     let config = Arc::new(config);
     let globals = Arc::new(Globals::new(config.apps.len()));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
@@ -191,6 +199,7 @@ pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, S
         limits,
         adapter,
         handles,
+        leave,
     })
 }
 

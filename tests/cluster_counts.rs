@@ -233,3 +233,39 @@ fn a_node_past_its_ttl_is_no_longer_expected_and_counts_again_once_back() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_node_that_stops_is_no_longer_expected() {
+    let redis = Redis::start();
+    // Without leaving, the stopped node would stay expected for a minute.
+    let envs = [
+        ("CORECAST_NODE_TTL_MS", "60000"),
+        ("CORECAST_CLUSTER_QUERY_TIMEOUT_MS", "500"),
+    ];
+    let (a, c) = (Server::node(&redis, &envs), Server::node(&redis, &envs));
+    let _on_a = subscribers(&a, "news", 1);
+    let on_c = subscribers(&c, "news", 2);
+    assert_eq!(count_of(&channel(&a, "news")), 3);
+    c.signal(libc::SIGTERM);
+    drop(on_c);
+    // c is gone: its entry removed, its port closed.
+    let nodes = format!("{}:nodes", common::cluster::PREFIX);
+    let key = node_key(&c);
+    let deadline = Instant::now() + NOTICE;
+    while redis.cmd(&["ZSCORE", &nodes, &key]) != redis::Value::Nil
+        || std::net::TcpStream::connect_timeout(&c.addr, Duration::from_secs(1)).is_ok()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "c did not leave P:nodes and stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let reply = channel(&a, "news");
+    assert_eq!(
+        reply.header("X-Corecast-Partial"),
+        None,
+        "c is still expected"
+    );
+    assert_eq!(count_of(&reply), 1);
+}

@@ -3,7 +3,7 @@
 //! Liveness: the node keeps itself in the sorted set `P:nodes` with the score "Redis clock
 //! now + `CORECAST_NODE_TTL_MS`", written at the start of every session and every
 //! `CORECAST_NODE_HEARTBEAT_MS` (the Redis clock, so nodes' clocks need not agree). A node
-//! whose score is in the past counts as gone. (Removing a gone node's entries is left to the
+//! whose score is in the past counts as gone; a node that stops removes its entry. (Removing a gone node's entries is left to the
 //! reaper of a later phase.)
 //!
 //! Questions: when a turn carries `q` records, the link first reads the live node keys
@@ -58,6 +58,8 @@ pub(super) struct Asking {
     gather: Gather,
     heartbeat: Script,
     live: Script,
+    /// Set once the node left: no more heartbeats.
+    left: bool,
 }
 
 impl Asking {
@@ -69,6 +71,7 @@ impl Asking {
             gather: Gather::default(),
             heartbeat: Script::new(HEARTBEAT),
             live: Script::new(LIVE),
+            left: false,
         }
     }
 
@@ -95,10 +98,22 @@ impl Asking {
 
     /// Writes this node's `P:nodes` entry.
     pub(super) async fn beat(&self, cmd: &mut MultiplexedConnection) -> Result<(), Lost> {
+        if self.left {
+            return Ok(());
+        }
         let ttl = self.setup.ttl.as_millis() as u64;
         let mut call = self.heartbeat.key(&self.setup.nodes_key);
         call.arg(&self.node).arg(ttl);
         within(REPLY_TIMEOUT, "heartbeat", call.invoke_async::<i64>(cmd)).await??;
+        Ok(())
+    }
+
+    /// Removes this node's entry (the node stops: nobody should wait for its answers).
+    pub(super) async fn leave(&mut self, cmd: &mut MultiplexedConnection) -> Result<(), Lost> {
+        self.left = true;
+        let mut zrem = redis::cmd("ZREM");
+        zrem.arg(&self.setup.nodes_key).arg(&self.node);
+        within(REPLY_TIMEOUT, "ZREM", zrem.query_async::<i64>(cmd)).await??;
         Ok(())
     }
 

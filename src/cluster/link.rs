@@ -68,6 +68,10 @@ pub struct LinkSetup {
     pub core: Option<usize>,
     /// Liveness and cross-node questions.
     pub ask: AskSetup,
+    /// Rung when the node stops: remove its `P:nodes` entry, then say so on `left`.
+    pub leave: Arc<tokio::sync::Notify>,
+    /// Told once the entry is removed (or cannot be, Redis being unreachable).
+    pub left: mpsc::SyncSender<()>,
 }
 
 /// Starts the link thread; returns once it reached Redis, or the reason it could not within
@@ -210,6 +214,9 @@ impl Link {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => break,
+                _ = self.setup.leave.notified() => {
+                    let _ = self.setup.left.try_send(());
+                }
                 _ = self.ports.bell.notified() => {
                     let taken = self.take_records(false);
                     let dropped: u64 = taken
@@ -252,6 +259,13 @@ impl Link {
                 _ = self.ports.bell.notified() => {
                     let taken = self.take_records(true);
                     if let Err(lost) = self.turn(&mut s.cmd, taken).await {
+                        return lost;
+                    }
+                }
+                _ = self.setup.leave.notified() => {
+                    let removed = self.asking.leave(&mut s.cmd).await;
+                    let _ = self.setup.left.try_send(());
+                    if let Err(lost) = removed {
                         return lost;
                     }
                 }

@@ -40,7 +40,7 @@ mod session;
 pub mod shard_link;
 pub mod stats;
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use thiserror::Error;
@@ -92,6 +92,22 @@ pub struct Cluster {
     pub ends: Vec<ShardEnds>,
     /// The banner's description: `redis <url> (node <key>)`, password hidden.
     pub description: String,
+    /// Takes this node out of the live-node set when it stops.
+    pub leave: Leave,
+}
+
+/// Takes the node out of `P:nodes`, so that the other nodes stop expecting its answers.
+pub struct Leave {
+    bell: Arc<tokio::sync::Notify>,
+    left: mpsc::Receiver<()>,
+}
+
+impl Leave {
+    /// Asks the link to remove this node's entry; waits for it at most `within`.
+    pub fn leave(&self, within: Duration) {
+        self.bell.notify_one();
+        let _ = self.left.recv_timeout(within);
+    }
 }
 
 /// Starts the link when `CORECAST_REDIS_URL` is set (`None` otherwise), once Redis answered.
@@ -116,6 +132,8 @@ pub fn start(
     let stats = Arc::new(LinkStats::default());
     let (ends, ports) =
         shard_link::build(shards, &stats).map_err(|e| ClusterError::Thread(e.to_string()))?;
+    let bell = Arc::new(tokio::sync::Notify::new());
+    let (left_tx, left) = mpsc::sync_channel(1);
     let setup = link::LinkSetup {
         url: url.clone(),
         bus_channel: format!("{}:b", settings.redis_prefix),
@@ -131,10 +149,13 @@ pub fn start(
             ttl: Duration::from_millis(settings.node_ttl_ms.into()),
             timeout: Duration::from_millis(settings.cluster_query_timeout_ms.into()),
         },
+        leave: Arc::clone(&bell),
+        left: left_tx,
     };
     link::spawn(setup, ports)?;
     Ok(Some(Cluster {
         ends,
         description: format!("redis {url} (node {node})"),
+        leave: Leave { bell, left },
     }))
 }
