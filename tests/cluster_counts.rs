@@ -1,7 +1,8 @@
 //! Cluster mode, REST counts: `GET /channels` and `GET /channels/{name}` on any node give the
 //! subscription counts of every live node; a node that does not answer in time is left out
 //! and named in `X-Corecast-Partial` (and counted in `corecast_cluster_query_timeouts_total`);
-//! with Redis unreachable the node answers its own counts at once, marked `unavailable`.
+//! with Redis unreachable the node answers its own counts at once, marked `unavailable`. A
+//! node whose `P:nodes` entry expired, or that stopped (SIGTERM), is no longer expected.
 
 mod common;
 
