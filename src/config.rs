@@ -396,6 +396,13 @@ impl Config {
                 settings.plain_port
             )));
         }
+        let cluster = &settings.cluster;
+        if cluster.node_ttl_ms <= cluster.node_heartbeat_ms {
+            return Err(ConfigError::Setting(format!(
+                "CORECAST_NODE_TTL_MS={} must be greater than CORECAST_NODE_HEARTBEAT_MS={}",
+                cluster.node_ttl_ms, cluster.node_heartbeat_ms
+            )));
+        }
         let specs = match &settings.apps_file {
             Some(path) => {
                 let text =

@@ -57,16 +57,21 @@ pub struct Server {
     pub adapter: String,
     handles: Vec<ExecutorJoinHandle<()>>,
     webhooks: Option<crate::webhooks::SenderHandle>,
+    leave: Option<cluster::Leave>,
 }
 
 impl Server {
     /// Asks every shard to close its connections with 4200 ("reconnect immediately") and to
-    /// refuse new ones, then waits up to `grace` for the connections to go.
+    /// refuse new ones, then waits up to `grace` for the connections to go; in cluster mode it
+    /// then leaves the live-node set (waiting at most 1 s for Redis).
     pub fn drain(&self, grace: Duration) {
         self.globals.draining.store(true, Ordering::Relaxed);
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline && self.globals.connections.load(Ordering::Relaxed) > 0 {
             std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Some(leave) = &self.leave {
+            leave.leave(Duration::from_secs(1));
         }
     }
 
@@ -119,7 +124,10 @@ pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, S
         || "local (single node)".to_string(),
         |c| c.description.clone(),
     );
-    let mut links = cluster.map(|c| c.ends.into_iter());
+    let (mut links, leave) = match cluster {
+        Some(c) => (Some(c.ends.into_iter()), Some(c.leave)),
+        None => (None, None),
+    };
     let config = Arc::new(config);
     let (outbox, webhooks) = match crate::webhooks::start(&config) {
         Ok(Some((outbox, handle))) => (Some(outbox), Some(handle)),
@@ -173,7 +181,9 @@ pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, S
                 glommio::spawn_local(inbox.run(move |m| s.handle_bus(m))).detach();
                 if let Some(inbox) = link_inbox {
                     let s = Rc::clone(&shard);
-                    glommio::spawn_local(inbox.run(move |b| s.on_broadcast(b))).detach();
+                    let asked = Rc::clone(&shard);
+                    let run = inbox.run(move |b| s.on_broadcast(b), move |q| asked.answer_node(q));
+                    glommio::spawn_local(run).detach();
                 }
                 glommio::spawn_local(sweep(Rc::clone(&shard))).detach();
                 if timers {
@@ -211,6 +221,7 @@ pub fn start(config: Config, tls: Option<Arc<ServerConfig>>) -> Result<Server, S
         adapter,
         handles,
         webhooks,
+        leave,
     })
 }
 

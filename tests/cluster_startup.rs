@@ -113,7 +113,7 @@ fn the_banner_hides_the_password() {
 
 #[test]
 fn bad_cluster_settings_are_refused_at_once_naming_the_variable() {
-    let cases: [(&str, &str, &str); 6] = [
+    let cases: [(&str, &str, &str); 9] = [
         (
             "CORECAST_REDIS_URL",
             "http://127.0.0.1:6379",
@@ -132,12 +132,38 @@ fn bad_cluster_settings_are_refused_at_once_naming_the_variable() {
             "lots",
             "CORECAST_REDIS_BUFFER_KB",
         ),
+        (
+            "CORECAST_NODE_HEARTBEAT_MS",
+            "0",
+            "CORECAST_NODE_HEARTBEAT_MS",
+        ),
+        ("CORECAST_NODE_TTL_MS", "soon", "CORECAST_NODE_TTL_MS"),
+        (
+            "CORECAST_CLUSTER_QUERY_TIMEOUT_MS",
+            "0",
+            "CORECAST_CLUSTER_QUERY_TIMEOUT_MS",
+        ),
     ];
     for (var, value, named) in cases {
         let (code, stderr, _) = run_to_exit(&[(var, value)], Duration::from_secs(10));
         assert_eq!(code, Some(2), "{var}={value}: {stderr}");
         assert!(stderr.contains(named), "{var}={value}: {stderr}");
     }
+    // A node would count as gone between two of its own heartbeats.
+    let (code, stderr, _) = run_to_exit(
+        &[
+            ("CORECAST_NODE_HEARTBEAT_MS", "2000"),
+            ("CORECAST_NODE_TTL_MS", "2000"),
+        ],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "CORECAST_NODE_TTL_MS=2000 must be greater than CORECAST_NODE_HEARTBEAT_MS=2000"
+        ),
+        "{stderr}"
+    );
     // A core the process may not use, refused before any Redis is needed.
     let port = free_port();
     let url = format!("redis://127.0.0.1:{port}");

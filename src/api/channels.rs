@@ -1,5 +1,7 @@
 //! `GET /channels`, `GET /channels/{name}` and `GET /channels/{name}/users`: counts merged
-//! from every shard.
+//! from every shard. In cluster mode the subscription counts of the first two (and
+//! `occupied`) are summed over every live node, and a sum lacking some node's share carries
+//! `X-Corecast-Partial`; user counts and user lists stay this node's.
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -12,6 +14,7 @@ use crate::auth::request::QueryParams;
 use crate::config::App;
 use crate::http::{json_response, Response};
 use crate::protocol::{ChannelKind, ChannelName};
+use crate::shard::node_counts::Counted;
 use crate::shard::Shard;
 
 fn parse_channel<'a>(shard: &Shard, name: &'a str) -> Result<ChannelName<'a>, ApiError> {
@@ -27,20 +30,29 @@ pub async fn channel_info(
     info: &[String],
 ) -> Result<Value, ApiError> {
     Ok(Value::Object(
-        channel_attributes(shard, app, name, info).await?.0,
+        channel_attributes(shard, app, name, info, false).await?.0,
     ))
 }
 
-/// The requested `info` attributes of one channel, and its subscriptions across shards.
+/// The requested `info` attributes of one channel, and its subscriptions across shards (and
+/// across nodes when `cluster_wide`).
 async fn channel_attributes(
     shard: &Rc<Shard>,
     app: &App,
     name: &str,
     info: &[String],
-) -> Result<(Map<String, Value>, usize), ApiError> {
+    cluster_wide: bool,
+) -> Result<(Map<String, Value>, Counted<usize>), ApiError> {
     let channel = parse_channel(shard, name)?;
     let mut out = Map::new();
-    let count = shard.global_count(app.index, name).await;
+    let counted = match cluster_wide {
+        true => shard.cluster_count(app.index, name).await,
+        false => Counted {
+            value: shard.global_count(app.index, name).await,
+            partial: None,
+        },
+    };
+    let count = counted.value;
     for attr in info {
         match attr.as_str() {
             "subscription_count" => {
@@ -76,7 +88,7 @@ async fn channel_attributes(
             _ => {}
         }
     }
-    Ok((out, count))
+    Ok((out, counted))
 }
 
 /// `GET /apps/{id}/channels`.
@@ -103,7 +115,8 @@ pub async fn list(shard: &Rc<Shard>, app: &App, query: &QueryParams) -> Result<R
         Default::default()
     };
     let mut channels = Map::new();
-    for (name, count) in shard.global_channels(app.index, prefix).await {
+    let counted = shard.cluster_channels(app.index, prefix).await;
+    for (name, count) in counted.value {
         if name.starts_with('#') {
             continue;
         }
@@ -117,10 +130,9 @@ pub async fn list(shard: &Rc<Shard>, app: &App, query: &QueryParams) -> Result<R
         }
         channels.insert(name, Value::Object(entry));
     }
-    Ok(json_response(
-        200,
-        serde_json::json!({ "channels": channels }).to_string(),
-    ))
+    let mut response = json_response(200, serde_json::json!({ "channels": channels }).to_string());
+    response.partial = counted.partial;
+    Ok(response)
 }
 
 /// `GET /apps/{id}/channels/{name}`.
@@ -131,9 +143,11 @@ pub async fn show(
     query: &QueryParams,
 ) -> Result<Response, ApiError> {
     let info = parse_info(query.get("info"))?;
-    let (mut out, count) = channel_attributes(shard, app, name, &info).await?;
-    out.insert("occupied".into(), (count > 0).into());
-    Ok(json_response(200, Value::Object(out).to_string()))
+    let (mut out, counted) = channel_attributes(shard, app, name, &info, true).await?;
+    out.insert("occupied".into(), (counted.value > 0).into());
+    let mut response = json_response(200, Value::Object(out).to_string());
+    response.partial = counted.partial;
+    Ok(response)
 }
 
 /// `GET /apps/{id}/channels/{name}/users`.

@@ -46,6 +46,7 @@ pub async fn render(shard: &Rc<Shard>) -> Response {
         body: out.into_bytes(),
         content_type: "text/plain; version=0.0.4",
         retry_after: None,
+        partial: None,
     }
 }
 

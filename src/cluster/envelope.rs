@@ -11,6 +11,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use thiserror::Error;
 
+use super::ask::{
+    decode_answer, decode_question, Counts, IncomingAnswer, IncomingQuestion, Question,
+};
 use crate::protocol::raw::INTERNAL_PREFIX;
 use crate::protocol::SocketId;
 use crate::ws::frame::opcode;
@@ -42,6 +45,34 @@ pub struct EventRecord {
 pub enum Record {
     /// `e`: deliver to local subscribers of a channel.
     Event(EventRecord),
+    /// `q`: ask every other node for its share of a count.
+    Ask(AskRecord),
+    /// `ans`: this node's share of another node's question.
+    Answer(AnswerRecord),
+}
+
+/// A question of one shard to the other nodes.
+#[derive(Debug, Clone)]
+pub struct AskRecord {
+    /// The asking shard.
+    pub shard: usize,
+    /// The shard's token for the question (comes back in the answer).
+    pub token: u64,
+    /// App index.
+    pub app: u32,
+    /// What is asked.
+    pub question: Question,
+}
+
+/// This node's share of a question from node `to`.
+#[derive(Debug, Clone)]
+pub struct AnswerRecord {
+    /// The asker's node key.
+    pub to: Box<str>,
+    /// The question's id.
+    pub id: Box<str>,
+    /// This node's counts.
+    pub counts: Counts,
 }
 
 /// Why a record cannot be encoded.
@@ -56,6 +87,9 @@ pub enum EncodeError {
     /// The app index is not in the apps table.
     #[error("unknown app index {0}")]
     UnknownApp(u32),
+    /// Not an `e` record (questions and answers travel their own way).
+    #[error("not an event record")]
+    NotEvent,
 }
 
 /// Opcode and payload of one whole unmasked server frame.
@@ -85,7 +119,9 @@ pub fn encode_record<'a>(
     app_id: impl Fn(u32) -> Option<&'a str>,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let Record::Event(e) = r;
+    let Record::Event(e) = r else {
+        return Err(EncodeError::NotEvent);
+    };
     let app = app_id(e.app).ok_or(EncodeError::UnknownApp(e.app))?;
     let (op, payload) = frame_payload(&e.frame).ok_or(EncodeError::BadFrame)?;
     let text = || std::str::from_utf8(payload).map_err(|_| EncodeError::NotUtf8);
@@ -232,6 +268,10 @@ pub struct Received<'a> {
 pub enum Incoming<'a> {
     /// `e`.
     Event(IncomingEvent<'a>),
+    /// `q`.
+    Question(IncomingQuestion<'a>),
+    /// `ans`.
+    Answer(IncomingAnswer<'a>),
     /// A kind this node does not know (ignored).
     Unknown,
 }
@@ -325,8 +365,11 @@ pub fn decode(payload: &[u8]) -> Result<Received<'_>, DecodeError> {
 
 fn decode_record(text: &str) -> Option<Incoming<'_>> {
     let kind: WireKind<'_> = serde_json::from_str(text).ok()?;
-    if kind.k != "e" {
-        return Some(Incoming::Unknown);
+    match &*kind.k {
+        "e" => {}
+        "q" => return decode_question(text).map(Incoming::Question),
+        "ans" => return decode_answer(text).map(Incoming::Answer),
+        _ => return Some(Incoming::Unknown),
     }
     let e: WireEvent<'_> = serde_json::from_str(text).ok()?;
     let body = match (e.d, e.p, e.b) {

@@ -48,7 +48,9 @@ fn frame_payload_reads_every_length_form() {
 fn pusher_events_travel_as_raw_json() {
     let json = r#"{"event":"my-event","channel":"my-channel","data":"{\"hello\":\"world\"}"}"#;
     let mut r = event("my-channel", frame::text_frame(json.as_bytes()));
-    let Record::Event(e) = &mut r;
+    let Record::Event(e) = &mut r else {
+        unreachable!()
+    };
     e.except = Some("123.45".parse().unwrap());
     e.cached = true;
     assert_eq!(
@@ -80,7 +82,9 @@ fn unencodable_records_leave_nothing_behind() {
         Err(EncodeError::BadFrame)
     );
     let mut unknown = event("c", frame::text_frame(b"{}"));
-    let Record::Event(e) = &mut unknown;
+    let Record::Event(e) = &mut unknown else {
+        unreachable!()
+    };
     e.app = 9;
     assert_eq!(
         encode_record(&unknown, apps, &mut out),
@@ -151,7 +155,7 @@ fn decodes_what_it_encodes() {
         .iter()
         .map(|r| match r {
             Incoming::Event(e) => &e.body,
-            Incoming::Unknown => panic!("unknown"),
+            other => panic!("not an event: {other:?}"),
         })
         .collect();
     assert_eq!(bodies[0], &Body::Event(json));

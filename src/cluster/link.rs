@@ -1,9 +1,17 @@
 //! The link thread: one plain thread running a tokio current-thread runtime that owns this
-//! node's two Redis connections (commands, and the `P:b` subscription). Each turn it takes
+//! node's two Redis connections (commands, and the subscription to `P:b` and to the node's
+//! inbox `P:n:<nk>`). Each turn it takes
 //! every record the shards handed over since the previous turn, packs them into one envelope
 //! (split above 512 KiB) and `PUBLISH`es it; no timer. One `PUBLISH` is in flight at a time:
 //! records arriving meanwhile go into the next envelope. Received envelopes are decoded once,
 //! framed once per record and handed to every shard.
+//!
+//! Cross-node counts: the link keeps the node's `P:nodes` entry fresh (at each session start
+//! and every `CORECAST_NODE_HEARTBEAT_MS`), numbers and publishes the shards' `q` records in
+//! order with their other records, gathers the `ans` records arriving on its inbox and hands
+//! the result (complete, or at `CORECAST_CLUSTER_QUERY_TIMEOUT_MS` without the late nodes) to
+//! the asking shard; other nodes' `q` records go to one shard each, in turn, and its answer
+//! is published to the asker's inbox.
 //!
 //! Faults: a command error, a closed connection, or no `PONG` within 1 s to the `PING` sent
 //! every second on both connections ends the session; the link reconnects with back-off
@@ -22,6 +30,8 @@ use redis::aio::MultiplexedConnection;
 use redis::Client;
 use tracing::{info, warn};
 
+use super::ask::Finished;
+use super::asking::{unavailable, AskSetup, Asking};
 use super::buffer::{OutageBuffer, Pending};
 use super::deliver::to_broadcast;
 use super::envelope::{self, DecodeError, Envelope, Incoming, Packer};
@@ -30,6 +40,9 @@ use super::shard_link::LinkPorts;
 use super::stats::add;
 use super::ClusterError;
 use crate::config::RedisUrl;
+
+#[path = "link_turn.rs"]
+mod turn;
 
 /// How long start-up keeps trying to reach Redis before it refuses to start.
 pub const STARTUP_WAIT: Duration = Duration::from_secs(10);
@@ -53,6 +66,12 @@ pub struct LinkSetup {
     pub buffer_age: Duration,
     /// Core to pin the thread to.
     pub core: Option<usize>,
+    /// Liveness and cross-node questions.
+    pub ask: AskSetup,
+    /// Rung when the node stops: remove its `P:nodes` entry, then say so on `left`.
+    pub leave: Arc<tokio::sync::Notify>,
+    /// Told once the entry is removed (or cannot be, Redis being unreachable).
+    pub left: mpsc::SyncSender<()>,
 }
 
 /// Starts the link thread; returns once it reached Redis, or the reason it could not within
@@ -81,7 +100,9 @@ pub fn spawn(setup: LinkSetup, ports: LinkPorts) -> Result<(), ClusterError> {
                 }
             };
             rt.block_on(async move {
-                let session = match first_session(&client, &setup.bus_channel).await {
+                let inbox = format!("{}{}", setup.ask.inbox_prefix, setup.node);
+                let channels = [setup.bus_channel.as_str(), inbox.as_str()];
+                let session = match first_session(&client, &channels).await {
                     Ok(s) => s,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e.to_string()));
@@ -133,6 +154,10 @@ struct Link {
     retry: VecDeque<(Envelope, Instant)>,
     /// Highest `s` delivered per sending node key.
     seen: HashMap<String, u64>,
+    /// Cross-node questions in flight and liveness.
+    asking: Asking,
+    /// The shard the next question from another node goes to.
+    next_shard: usize,
 }
 
 impl Link {
@@ -140,8 +165,11 @@ impl Link {
         let apps = (setup.app_ids.iter().cloned())
             .zip(0u32..)
             .collect::<HashMap<_, _>>();
+        let asking = Asking::new(&setup.node, setup.ask.clone());
         Link {
             client,
+            asking,
+            next_shard: 0,
             packer: Packer::new(&setup.node, envelope::MAX_ENVELOPE_BYTES),
             buffer: OutageBuffer::new(setup.buffer_bytes, setup.buffer_age),
             apps,
@@ -160,12 +188,16 @@ impl Link {
             if let Some(s) = session.take() {
                 let lost = self.serve(s).await;
                 self.ports.stats.connected.store(false, Ordering::Relaxed);
+                let abandoned = self.asking.abandon();
+                self.hand_all(abandoned);
                 warn!("cluster: lost Redis ({lost}); reconnecting");
                 backoff = Backoff::default();
             }
             let delay = backoff.next_delay(fastrand::f64());
             self.buffer_for(delay).await;
-            match open(&self.client, &self.setup.bus_channel).await {
+            let inbox = self.asking.own_inbox();
+            let channels = [self.setup.bus_channel.as_str(), inbox.as_str()];
+            match open(&self.client, &channels).await {
                 Ok(s) => {
                     add(&self.ports.stats.reconnects, 1);
                     info!("cluster: Redis reached again; resuming");
@@ -182,13 +214,20 @@ impl Link {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => break,
+                _ = self.setup.leave.notified() => {
+                    let _ = self.setup.left.try_send(());
+                }
                 _ = self.ports.bell.notified() => {
-                    let dropped: u64 = self
-                        .take_records()
+                    let taken = self.take_records(false);
+                    let dropped: u64 = taken
+                        .records
                         .into_iter()
                         .map(|r| self.buffer.push(r))
                         .sum();
                     add(&self.ports.stats.dropped_records, dropped);
+                    let answered = taken.asks.into_iter().map(|(_, shard, token)| unavailable(shard, token));
+                    let answered: Vec<Finished> = answered.collect();
+                    self.hand_all(answered);
                 }
             }
         }
@@ -199,6 +238,7 @@ impl Link {
     /// One session: flush what waited, then publish, receive and ping until something fails.
     async fn serve(&mut self, mut s: Session) -> Lost {
         let flushed = async {
+            self.asking.beat(&mut s.cmd).await?;
             let dropped = self.expire(Instant::now());
             add(&self.ports.stats.dropped_records, dropped);
             let waiting = self.buffer.take();
@@ -210,13 +250,34 @@ impl Link {
         self.ports.stats.connected.store(true, Ordering::Relaxed);
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let every = self.asking.heartbeat_every();
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let deadline = self.asking.next_deadline();
             tokio::select! {
                 _ = self.ports.bell.notified() => {
-                    let records = self.take_records();
-                    if let Err(lost) = self.publish(&mut s.cmd, records).await {
+                    let taken = self.take_records(true);
+                    if let Err(lost) = self.turn(&mut s.cmd, taken).await {
                         return lost;
                     }
+                }
+                _ = self.setup.leave.notified() => {
+                    let removed = self.asking.leave(&mut s.cmd).await;
+                    let _ = self.setup.left.try_send(());
+                    if let Err(lost) = removed {
+                        return lost;
+                    }
+                }
+                _ = beat.tick() => {
+                    if let Err(lost) = self.asking.beat(&mut s.cmd).await {
+                        return lost;
+                    }
+                }
+                _ = turn::until(deadline) => {
+                    let late = self.asking.expire(Instant::now());
+                    add(&self.ports.stats.query_timeouts, late.len() as u64);
+                    self.hand_all(late);
                 }
                 msg = s.stream.next() => match msg {
                     Some(msg) => self.receive(msg.get_payload_bytes()),
@@ -238,32 +299,6 @@ impl Link {
                 }
             }
         }
-    }
-
-    /// Every record the shards handed over so far, encoded, in order.
-    fn take_records(&mut self) -> VecDeque<Pending> {
-        let now = Instant::now();
-        let ids = &self.setup.app_ids;
-        let mut out = VecDeque::new();
-        let mut bad = 0;
-        while let Ok(batch) = self.ports.records.try_recv() {
-            for r in batch {
-                let mut json = Vec::with_capacity(128);
-                match envelope::encode_record(
-                    &r,
-                    |i| ids.get(i as usize).map(String::as_str),
-                    &mut json,
-                ) {
-                    Ok(()) => out.push_back(Pending { json, at: now }),
-                    Err(e) => {
-                        bad += 1;
-                        tracing::debug!("cluster: record not sent: {e}");
-                    }
-                }
-            }
-        }
-        add(&self.ports.stats.dropped_records, bad);
-        out
     }
 
     /// Drops what waited longer than the buffer's age bound; returns how many records.
@@ -329,22 +364,44 @@ impl Link {
         add(&stats.envelopes_received, 1);
         let mut invalid = env.invalid as u64;
         let mut batch = Vec::with_capacity(env.records.len());
-        for r in &env.records {
-            if let Incoming::Event(e) = r {
-                match self.apps.get(&*e.app) {
-                    Some(&app) => batch.push(to_broadcast(e, app)),
+        let mut received = 0;
+        for r in env.records {
+            match r {
+                Incoming::Event(e) => match self.apps.get(&*e.app) {
+                    Some(&app) => batch.push(to_broadcast(&e, app)),
                     None => invalid += 1,
+                },
+                Incoming::Question(q) => match self.apps.get(&*q.app) {
+                    Some(&app) if q.asker().is_some() => {
+                        // Broadcasts before the question reach the shards first.
+                        self.deliver(&mut batch);
+                        received += 1;
+                        self.route_question(q, app);
+                    }
+                    _ => invalid += 1,
+                },
+                Incoming::Answer(a) => {
+                    received += 1;
+                    if let Some(done) = self.asking.answered(&env.node, a) {
+                        self.hand_all(vec![done]);
+                    }
                 }
+                Incoming::Unknown => {}
             }
         }
         add(&stats.invalid_records, invalid);
+        add(&stats.records_received, received + batch.len() as u64);
+        self.deliver(&mut batch);
+    }
+
+    /// Hands the broadcasts collected so far to every shard.
+    fn deliver(&mut self, batch: &mut Vec<crate::bus::Broadcast>) {
         if batch.is_empty() {
             return;
         }
-        add(&stats.records_received, batch.len() as u64);
-        let batch: Arc<[_]> = batch.into();
+        let shared: Arc<[_]> = std::mem::take(batch).into();
         for port in &mut self.ports.shards {
-            port.deliver(Arc::clone(&batch));
+            port.deliver(Arc::clone(&shared));
         }
     }
 }

@@ -4,16 +4,19 @@
 //!
 //! This module owns the **link**: one plain thread per node that alone holds the Redis
 //! connections ([`link`], one session of them in `session`); the records shards hand it and the envelopes on the bus channel
-//! `P:b` ([`envelope`]); the way records and received batches cross between the shards and the
+//! `P:b` ([`envelope`]); cross-node REST counts and node liveness ([`ask`]: `q`/`ans`
+//! records and the gathering of answers; the link's side in `asking`, a shard's in `remote`);
+//! the way records and received batches cross between the shards and the
 //! link ([`shard_link`]); the outage buffer ([`buffer`]); and the link's counters ([`stats`]).
 //! Shards never block on Redis and never hold a Redis socket.
 //!
 //! What travels (an `e` record per publish): REST `events` and `batch_events` (with the
 //! `socket_id` exclusion as `x`), client events, `#server-to-user-…` sends, raw `/v3` channel
 //! messages and `POST /api/publish` (text as `p`, binary raw frames as `b`, base64), cache
-//! channel events (`ca`:1, kept as the last event on every node that receives them). Presence
-//! member events, occupancy, channel queries (`GET /channels`…), terminate and watchlist stay
-//! per node in this phase.
+//! channel events (`ca`:1, kept as the last event on every node that receives them). REST
+//! `GET /channels` and `GET /channels/{name}` subscription counts are summed over every live
+//! node (`q` on `P:b`, `ans` on the asker's `P:n:<nk>`). Presence member events and user
+//! counts, occupancy, terminate and watchlist stay per node in this phase.
 //!
 //! Delivery guarantee: every publish reaches the local subscribers of its node at once and the
 //! subscribers on every other node that reaches Redis **exactly once, in publish order per
@@ -26,23 +29,27 @@
 //! Records published while a *receiving* node's subscription is down are not replayed to it
 //! (Redis pub/sub keeps nothing): at-most-once towards a node that is disconnected.
 
+pub mod ask;
+mod asking;
 pub mod buffer;
 pub mod deliver;
 pub mod envelope;
 pub mod link;
+mod remote;
 mod session;
 pub mod shard_link;
 pub mod stats;
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::config::Config;
 
+pub use asking::AskSetup;
 pub use envelope::{EventRecord, Record};
-pub use shard_link::{LinkInbox, ShardEnds, ShardLink};
+pub use shard_link::{LinkInbox, NodeQuestion, ShardEnds, ShardLink};
 pub use stats::LinkStats;
 
 /// Why cluster mode could not start.
@@ -85,6 +92,22 @@ pub struct Cluster {
     pub ends: Vec<ShardEnds>,
     /// The banner's description: `redis <url> (node <key>)`, password hidden.
     pub description: String,
+    /// Takes this node out of the live-node set when it stops.
+    pub leave: Leave,
+}
+
+/// Takes the node out of `P:nodes`, so that the other nodes stop expecting its answers.
+pub struct Leave {
+    bell: Arc<tokio::sync::Notify>,
+    left: mpsc::Receiver<()>,
+}
+
+impl Leave {
+    /// Asks the link to remove this node's entry; waits for it at most `within`.
+    pub fn leave(&self, within: Duration) {
+        self.bell.notify_one();
+        let _ = self.left.recv_timeout(within);
+    }
 }
 
 /// Starts the link when `CORECAST_REDIS_URL` is set (`None` otherwise), once Redis answered.
@@ -109,6 +132,8 @@ pub fn start(
     let stats = Arc::new(LinkStats::default());
     let (ends, ports) =
         shard_link::build(shards, &stats).map_err(|e| ClusterError::Thread(e.to_string()))?;
+    let bell = Arc::new(tokio::sync::Notify::new());
+    let (left_tx, left) = mpsc::sync_channel(1);
     let setup = link::LinkSetup {
         url: url.clone(),
         bus_channel: format!("{}:b", settings.redis_prefix),
@@ -117,10 +142,20 @@ pub fn start(
         buffer_bytes: settings.redis_buffer_kb as usize * 1024,
         buffer_age: Duration::from_millis(settings.redis_buffer_ms.into()),
         core,
+        ask: AskSetup {
+            nodes_key: format!("{}:nodes", settings.redis_prefix),
+            inbox_prefix: format!("{}:n:", settings.redis_prefix),
+            heartbeat: Duration::from_millis(settings.node_heartbeat_ms.into()),
+            ttl: Duration::from_millis(settings.node_ttl_ms.into()),
+            timeout: Duration::from_millis(settings.cluster_query_timeout_ms.into()),
+        },
+        leave: Arc::clone(&bell),
+        left: left_tx,
     };
     link::spawn(setup, ports)?;
     Ok(Some(Cluster {
         ends,
         description: format!("redis {url} (node {node})"),
+        leave: Leave { bell, left },
     }))
 }

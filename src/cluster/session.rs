@@ -1,5 +1,5 @@
 //! One session with Redis: the command connection (multiplexed) and the subscription
-//! connection to the bus channel, opened together; why a session ends; and the reconnect
+//! connection to the bus channel and the node's inbox channel, opened together; why a session ends; and the reconnect
 //! back-off.
 
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ pub(super) struct Session {
 }
 
 /// Tries to open a session until [`STARTUP_WAIT`] has passed.
-pub(super) async fn first_session(client: &Client, bus: &str) -> Result<Session, Lost> {
+pub(super) async fn first_session(client: &Client, bus: &[&str]) -> Result<Session, Lost> {
     let deadline = Instant::now() + STARTUP_WAIT;
     let mut backoff = Backoff::default();
     loop {
@@ -49,8 +49,8 @@ pub(super) async fn first_session(client: &Client, bus: &str) -> Result<Session,
     }
 }
 
-/// Connects both connections and subscribes to the bus.
-pub(super) async fn open(client: &Client, bus: &str) -> Result<Session, Lost> {
+/// Connects both connections and subscribes to the channels `bus` (the bus and the inbox).
+pub(super) async fn open(client: &Client, bus: &[&str]) -> Result<Session, Lost> {
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(REPLY_TIMEOUT))
         .set_response_timeout(Some(REPLY_TIMEOUT));
@@ -59,7 +59,9 @@ pub(super) async fn open(client: &Client, bus: &str) -> Result<Session, Lost> {
         .await?;
     let pubsub = within(REPLY_TIMEOUT, "connect", client.get_async_pubsub()).await??;
     let (mut sink, stream) = pubsub.split();
-    within(REPLY_TIMEOUT, "SUBSCRIBE", sink.subscribe(bus)).await??;
+    for channel in bus {
+        within(REPLY_TIMEOUT, "SUBSCRIBE", sink.subscribe(*channel)).await??;
+    }
     Ok(Session { cmd, sink, stream })
 }
 

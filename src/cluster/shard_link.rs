@@ -10,6 +10,7 @@
 //! the shard is already due to wake: wake-ups coalesce here too.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::io::{ErrorKind, Write};
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::os::unix::net::UnixStream;
@@ -19,19 +20,43 @@ use std::sync::Arc;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use futures_lite::AsyncReadExt;
+use glommio::channels::local_channel::LocalSender;
 use tokio::sync::Notify;
 
 use crate::bus::Broadcast;
 use crate::protocol::SocketId;
 
+use super::ask::{Gathered, Question};
 use super::envelope::{EventRecord, Record};
 use super::stats::LinkStats;
 
-/// Received broadcasts, shared by every shard.
-pub type Inbound = Arc<[Broadcast]>;
+/// What the link hands a shard.
+#[derive(Debug)]
+pub enum Inbound {
+    /// Received broadcasts, shared by every shard.
+    Broadcasts(Arc<[Broadcast]>),
+    /// Another node asks for this node's share of a count.
+    Question(NodeQuestion),
+    /// The other nodes' shares of a question this shard asked.
+    Gathered(Gathered),
+}
+
+/// A question from another node, for this node to answer.
+#[derive(Debug)]
+pub struct NodeQuestion {
+    /// The asker's node key (whose inbox gets the answer).
+    pub from: Box<str>,
+    /// The question's id.
+    pub id: Box<str>,
+    /// App index.
+    pub app: u32,
+    /// What is asked.
+    pub question: Question,
+}
 
 /// A shard's ends of the link, before its executor takes them.
 pub struct ShardEnds {
+    shard: usize,
     records: Sender<Vec<Record>>,
     bell: Arc<Notify>,
     inbox: Receiver<Inbound>,
@@ -66,11 +91,12 @@ pub fn build(
     let bell = Arc::new(Notify::new());
     let mut ends = Vec::with_capacity(shards);
     let mut ports = Vec::with_capacity(shards);
-    for _ in 0..shards {
+    for shard in 0..shards {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (link_end, shard_end) = UnixStream::pair()?;
         link_end.set_nonblocking(true)?;
         ends.push(ShardEnds {
+            shard,
             records: records_tx.clone(),
             bell: Arc::clone(&bell),
             inbox: rx,
@@ -92,9 +118,14 @@ pub fn build(
 }
 
 impl ShardPort {
-    /// Hands a batch to the shard and rings its doorbell.
-    pub fn deliver(&mut self, batch: Inbound) {
-        if self.inbox.send(batch).is_err() {
+    /// Hands a batch of broadcasts to the shard and rings its doorbell.
+    pub fn deliver(&mut self, batch: Arc<[Broadcast]>) {
+        self.hand(Inbound::Broadcasts(batch));
+    }
+
+    /// Hands one message to the shard and rings its doorbell.
+    pub fn hand(&mut self, message: Inbound) {
+        if self.inbox.send(message).is_err() {
             return;
         }
         match self.doorbell.write(&[1]) {
@@ -112,6 +143,12 @@ pub struct ShardLink {
     bell: Arc<Notify>,
     pending: RefCell<Vec<Record>>,
     flush_scheduled: Cell<bool>,
+    /// This shard's number.
+    pub(super) shard: usize,
+    /// Token of the next question to other nodes.
+    pub(super) next_token: Cell<u64>,
+    /// Questions to other nodes waiting for the link's answer, by token.
+    pub(super) waiting: RefCell<HashMap<u64, LocalSender<Gathered>>>,
     /// The link's counters (read by `/metrics` and `/ready`).
     pub stats: Arc<LinkStats>,
 }
@@ -120,6 +157,7 @@ pub struct ShardLink {
 pub struct LinkInbox {
     inbox: Receiver<Inbound>,
     doorbell: glommio::net::UnixStream,
+    link: Rc<ShardLink>,
 }
 
 impl ShardEnds {
@@ -131,19 +169,22 @@ impl ShardEnds {
         // here; nothing else holds it.
         let doorbell =
             unsafe { glommio::net::UnixStream::from_raw_fd(self.doorbell.into_raw_fd()) };
-        (
-            Rc::new(ShardLink {
-                records: self.records,
-                bell: self.bell,
-                pending: RefCell::new(Vec::new()),
-                flush_scheduled: Cell::new(false),
-                stats: self.stats,
-            }),
-            LinkInbox {
-                inbox: self.inbox,
-                doorbell,
-            },
-        )
+        let link = Rc::new(ShardLink {
+            records: self.records,
+            bell: self.bell,
+            pending: RefCell::new(Vec::new()),
+            flush_scheduled: Cell::new(false),
+            shard: self.shard,
+            next_token: Cell::new(0),
+            waiting: RefCell::new(HashMap::new()),
+            stats: self.stats,
+        });
+        let inbox = LinkInbox {
+            inbox: self.inbox,
+            doorbell,
+            link: Rc::clone(&link),
+        };
+        (link, inbox)
     }
 }
 
@@ -191,17 +232,20 @@ impl ShardLink {
 
 impl LinkInbox {
     /// Runs until the link thread is gone: on every ring, hands each received broadcast to
-    /// `handle`, in the order the link received them.
-    pub async fn run(mut self, handle: impl Fn(&Broadcast)) {
+    /// `handle` and each other node's question to `question`, in the order the link received
+    /// them; gathered answers complete this shard's waiting questions.
+    pub async fn run(mut self, handle: impl Fn(&Broadcast), question: impl Fn(NodeQuestion)) {
         let mut rings = [0u8; 64];
         loop {
             match self.doorbell.read(&mut rings).await {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }
-            while let Ok(batch) = self.inbox.try_recv() {
-                for b in batch.iter() {
-                    handle(b);
+            while let Ok(message) = self.inbox.try_recv() {
+                match message {
+                    Inbound::Broadcasts(batch) => batch.iter().for_each(&handle),
+                    Inbound::Question(q) => question(q),
+                    Inbound::Gathered(g) => self.link.complete(g),
                 }
             }
         }

@@ -30,6 +30,8 @@ pub struct LinkStats {
     pub dropped_duplicate: AtomicU64,
     /// Connections to Redis re-established after a loss.
     pub reconnects: AtomicU64,
+    /// Cross-node count questions answered without some node's share (deadline passed).
+    pub query_timeouts: AtomicU64,
 }
 
 /// Adds `n` to a counter.
@@ -54,7 +56,7 @@ impl LinkStats {
              # TYPE corecast_cluster_connected gauge\ncorecast_cluster_connected {}",
             u8::from(self.is_connected())
         );
-        let counters: [(&str, &str, u64); 7] = [
+        let counters: [(&str, &str, u64); 8] = [
             (
                 "corecast_cluster_records_sent_total",
                 "Records published to the cluster bus.",
@@ -89,6 +91,11 @@ impl LinkStats {
                 "corecast_cluster_reconnects_total",
                 "Connections to Redis re-established after a loss.",
                 get(&self.reconnects),
+            ),
+            (
+                "corecast_cluster_query_timeouts_total",
+                "REST counts answered without some live node's share (no answer in time).",
+                get(&self.query_timeouts),
             ),
         ];
         for (name, help, value) in counters {
@@ -128,6 +135,7 @@ mod tests {
         assert!(out.contains("\ncorecast_cluster_records_sent_total 3\n"));
         assert!(out.contains("\ncorecast_cluster_reconnects_total 0\n"));
         assert!(out.contains("corecast_cluster_dropped_envelopes_total{reason=\"version\"} 1\n"));
-        assert_eq!(out.matches("# TYPE ").count(), 9);
+        assert!(out.contains("\ncorecast_cluster_query_timeouts_total 0\n"));
+        assert_eq!(out.matches("# TYPE ").count(), 10);
     }
 }

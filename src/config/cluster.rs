@@ -21,6 +21,15 @@ pub struct ClusterSettings {
     /// Milliseconds an outbound record is kept while Redis is unreachable (older: dropped).
     #[arg(long, env = "CORECAST_REDIS_BUFFER_MS", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(0..=600_000))]
     pub redis_buffer_ms: u32,
+    /// How often the node refreshes its entry in the live-node set `P:nodes`, in ms.
+    #[arg(long, env = "CORECAST_NODE_HEARTBEAT_MS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(50..=60_000))]
+    pub node_heartbeat_ms: u32,
+    /// How long a node counts as live after its last heartbeat, in ms (more than the heartbeat).
+    #[arg(long, env = "CORECAST_NODE_TTL_MS", default_value_t = 5000, value_parser = clap::value_parser!(u32).range(100..=600_000))]
+    pub node_ttl_ms: u32,
+    /// How long a cross-node REST count waits for the other nodes' answers, in ms.
+    #[arg(long, env = "CORECAST_CLUSTER_QUERY_TIMEOUT_MS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=60_000))]
+    pub cluster_query_timeout_ms: u32,
     /// Core to pin the Redis link thread to (unset: not pinned).
     #[arg(long, env = "CORECAST_LINK_CORE", value_parser = clap::value_parser!(u16))]
     pub link_core: Option<u16>,

@@ -11,6 +11,9 @@ pub struct Response {
     pub content_type: &'static str,
     /// `Retry-After` header value in seconds, if any (429 responses).
     pub retry_after: Option<u32>,
+    /// `X-Corecast-Partial` header value, if any: a cluster-wide count lacks these nodes'
+    /// shares (`unavailable`: Redis could not be reached).
+    pub partial: Option<String>,
 }
 
 impl Response {
@@ -37,6 +40,10 @@ impl Response {
             out.extend_from_slice(b"\r\nRetry-After: ");
             out.extend_from_slice(secs.to_string().as_bytes());
         }
+        if let Some(partial) = &self.partial {
+            out.extend_from_slice(b"\r\nX-Corecast-Partial: ");
+            out.extend_from_slice(partial.as_bytes());
+        }
         out.extend_from_slice(if keep_alive {
             b"\r\nConnection: keep-alive\r\n\r\n".as_slice()
         } else {
@@ -53,6 +60,7 @@ pub fn json_response(status: u16, body: impl Into<Vec<u8>>) -> Response {
         body: body.into(),
         content_type: "application/json",
         retry_after: None,
+        partial: None,
     }
 }
 

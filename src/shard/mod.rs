@@ -9,6 +9,7 @@ pub mod conn;
 pub mod hooks;
 pub mod keepalive;
 mod membership;
+pub mod node_counts;
 mod occupancy;
 pub mod presence;
 mod query;
