@@ -176,9 +176,8 @@ fn check_message(text: &[u8], flavour: Flavour, msg: &ClientMessage) {
     let mapped = flavour.inbound(&event);
     let want_ignored = mapped.starts_with("pusher:") || mapped.starts_with("pusher_internal:");
     match (mapped.as_ref(), msg) {
-        ("pusher:ping", ClientMessage::Ping)
-        | ("pusher:pong", ClientMessage::Pong)
-        | ("pusher:subscribe", ClientMessage::Subscribe(_))
+        ("pusher:ping", ClientMessage::Ping) | ("pusher:pong", ClientMessage::Pong) => {}
+        ("pusher:subscribe", ClientMessage::Subscribe(_))
         | ("pusher:unsubscribe", ClientMessage::Unsubscribe { .. })
         | ("pusher:signin", ClientMessage::Signin { .. }) => {
             // `data` is an object, or a string holding one.
