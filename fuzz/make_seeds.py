@@ -150,6 +150,7 @@ def pusher_seeds():
         "signin": '{"event":"pusher:signin","data":{"auth":"278d425bdf160c739803:6b715855dd8a90585bf11dc63222874e39c2ba5da579b6678b0299368e8cf067","user_data":"{\\"id\\":\\"12345\\",\\"user_info\\":{\\"name\\":\\"Alice\\"},\\"watchlist\\":[\\"67890\\",\\"13579\\"]}"}}',
         "ping": '{"event":"pusher:ping","data":{}}',
         "pong": '{"event":"pusher:pong","data":{}}',
+        "ping-no-data": '{"event":"pusher:ping","datA":{}}',
         "internal-ignored": '{"event":"pusher_internal:subscription_succeeded","data":"{}"}',
         "client-event-object": '{"event":"client-typing","channel":"private-foo","data":{"user":"Alice"}}',
         "client-event-string": '{"event":"client-typing","channel":"presence-room","data":"{\\"user\\":\\"Alice\\"}"}',
