@@ -8,7 +8,7 @@
 # Uses `cargo +nightly fuzz` when a nightly toolchain is installed; otherwise (or with
 # FUZZ_TOOLCHAIN=stable) the stable toolchain with RUSTC_BOOTSTRAP=1, AddressSanitizer when its
 # runtime ships with that toolchain, else no sanitizer. The committed corpus (fuzz/corpus/<target>) is only read: new inputs go
-# to fuzz/work/<target> (git-ignored, kept between runs), crashes to fuzz/artifacts/<target>.
+# to fuzz/scratch/<target> (git-ignored, kept between runs), crashes to fuzz/artifacts/<target>.
 set -euo pipefail
 fuzz_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$fuzz_dir/.."
@@ -70,10 +70,10 @@ passed=0
 failed=0
 failures=()
 for t in "${targets[@]}"; do
-    work="$fuzz_dir/work/$t"
+    work="$fuzz_dir/scratch/$t"
     mkdir -p "$work" "$fuzz_dir/artifacts/$t"
     cp -n "$fuzz_dir/corpus/$t/"* "$work/" 2>/dev/null || true
-    log="$fuzz_dir/work/$t.log"
+    log="$fuzz_dir/scratch/$t.log"
     echo "==> $t"
     if "${fuzz[@]}" run "${opts[@]}" "$t" "$work" -- \
         -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
