@@ -46,7 +46,17 @@ fn malformed_json_gets_null_coded_error_and_connection_stays() {
 fn non_object_json_gets_null_coded_error_and_connection_stays() {
     let server = Server::start(&[]);
     let mut ws = server.connect();
-    for bad in ["[1,2]", "\"pusher:ping\"", "42", "null", "true"] {
+    for bad in [
+        "[1,2]",
+        "\"pusher:ping\"",
+        "42",
+        "null",
+        "true",
+        // Arrays shaped like an envelope's fields, and subscribe data as an array.
+        r#"["pusher:ping"]"#,
+        r#"["pusher:subscribe",null,{"channel":"my-channel"}]"#,
+        r#"{"event":"pusher:subscribe","data":["my-channel"]}"#,
+    ] {
         ws.send_text(bad);
         assert_null_error_and_alive(&mut ws, bad);
     }

@@ -142,8 +142,13 @@ fn seconds(v: &Value) -> Option<i64> {
     v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))
 }
 
+/// Decodes a base64url part holding a JSON object. (serde would also read a JSON array into
+/// the struct's fields in order; a JWT header and claims set are objects only.)
 fn decode_json<T: for<'de> Deserialize<'de>>(part: &str) -> Result<T, JwtError> {
     let bytes = B64URL.decode(part).map_err(|_| JwtError::Malformed)?;
+    if !bytes.trim_ascii_start().starts_with(b"{") {
+        return Err(JwtError::Malformed);
+    }
     serde_json::from_slice(&bytes).map_err(|_| JwtError::Malformed)
 }
 
@@ -264,6 +269,24 @@ mod tests {
             verify_jwt(&no_sub, SECRET, "r", 0),
             Err(JwtError::WrongSubject)
         );
+    }
+
+    #[test]
+    fn header_and_claims_must_be_objects() {
+        // Correctly signed, but a JSON array where an object belongs.
+        let h = r#"{"alg":"HS256","typ":"JWT"}"#;
+        let claims = r#"{"sub":"r","exp":9999999999}"#;
+        let array_header = sign(r#"["HS256"]"#, claims, SECRET);
+        assert_eq!(
+            verify_jwt(&array_header, SECRET, "r", 0),
+            Err(JwtError::Malformed)
+        );
+        let array_claims = sign(h, r#"["r",9999999999,null,"mallory"]"#, SECRET);
+        assert_eq!(
+            verify_jwt(&array_claims, SECRET, "r", 0),
+            Err(JwtError::Malformed)
+        );
+        assert!(verify_jwt(&sign(h, claims, SECRET), SECRET, "r", 0).is_ok());
     }
 
     #[test]

@@ -6,5 +6,5 @@ mod framing;
 mod request;
 mod response;
 
-pub use request::{parse_head, HeadError, RequestHead};
+pub use request::{parse_head, query_pairs, HeadError, RequestHead};
 pub use response::{json_response, Response};

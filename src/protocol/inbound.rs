@@ -97,6 +97,9 @@ pub fn parse(text: &[u8]) -> Result<ClientMessage, InboundError> {
 
 /// Parses one text message from a client of an app with the given flavour.
 pub fn parse_as(text: &[u8], flavour: Flavour) -> Result<ClientMessage, InboundError> {
+    if !is_object_text(text) {
+        return Err(InboundError::Malformed("not a JSON object".into()));
+    }
     let env: Envelope<'_> =
         serde_json::from_slice(text).map_err(|e| InboundError::Malformed(e.to_string()))?;
     let event = flavour.inbound(env.event.as_ref());
@@ -141,10 +144,22 @@ fn object_data<T: for<'de> Deserialize<'de>>(
     let raw = data.ok_or(bad("missing data"))?;
     if raw.get().starts_with('"') {
         let inner: String = serde_json::from_str(raw.get()).map_err(|_| bad("invalid data"))?;
+        if !is_object_text(inner.as_bytes()) {
+            return Err(bad("data string is not the expected object"));
+        }
         return serde_json::from_str(&inner)
             .map_err(|_| bad("data string is not the expected object"));
     }
+    if !is_object_text(raw.get().as_bytes()) {
+        return Err(bad("data is not the expected object"));
+    }
     serde_json::from_str(raw.get()).map_err(|_| bad("data is not the expected object"))
+}
+
+/// Whether JSON text starts as an object. serde would also read a JSON array into a struct's
+/// fields in order, so `["pusher:ping"]` would otherwise pass as an envelope.
+fn is_object_text(text: &[u8]) -> bool {
+    text.trim_ascii_start().starts_with(b"{")
 }
 
 /// The relayable string form of a client event's `data` (see the protocol's rule 7.3).
@@ -220,6 +235,32 @@ mod tests {
         ] {
             assert!(
                 matches!(parse(bad), Err(InboundError::Malformed(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn arrays_are_not_messages() {
+        // serde reads a sequence into a struct's fields in order; the protocol wants objects.
+        for bad in [
+            &br#"["pusher:ping"]"#[..],
+            br#" ["client-a","private-x",{"x":1}]"#,
+            br#"["]"]"#,
+        ] {
+            assert!(
+                matches!(parse(bad), Err(InboundError::Malformed(_))),
+                "{bad:?}"
+            );
+        }
+        for bad in [
+            &br#"{"event":"pusher:subscribe","data":["private-x","k:s"]}"#[..],
+            br#"{"event":"pusher:subscribe","data":"[\"my-channel\"]"}"#,
+            br#"{"event":"pusher:unsubscribe","data":["my-channel"]}"#,
+            br#"{"event":"pusher:signin","data":["k:s","{\"id\":\"1\"}"]}"#,
+        ] {
+            assert!(
+                matches!(parse(bad), Err(InboundError::BadData { .. })),
                 "{bad:?}"
             );
         }
