@@ -5,49 +5,24 @@
 
 mod common;
 
-use std::io::Read;
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::redis_server::{free_port, Redis};
-use common::Server;
+use common::{corecast_command, output_within, Server};
 
 /// Runs the server binary with `envs` until it exits (at most `within`); returns its exit
 /// code, stderr and how long it ran.
 fn run_to_exit(envs: &[(&str, &str)], within: Duration) -> (Option<i32>, String, Duration) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corecast"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CORECAST_") {
-            cmd.env_remove(k);
-        }
-    }
+    let mut cmd = corecast_command();
     cmd.env("CORECAST_HOST", "127.0.0.1")
         .env("CORECAST_PORT", "0")
         .env("CORECAST_SHARDS", "2")
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .envs(envs.iter().copied());
     let started = Instant::now();
-    let mut child = cmd.spawn().expect("spawn the corecast binary");
-    let deadline = started + within;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the server was still running after {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut stderr);
-    }
-    (status.code(), stderr, started.elapsed())
+    let out = output_within(cmd, within);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stderr, started.elapsed())
 }
 
 #[test]
